@@ -1,0 +1,339 @@
+"""Turn the raw ``conv2d_transpose`` arguments into one frozen :class:`Spec`.
+
+All argument validation of the package lives here, so every backend sees the
+same rules: TensorFlow 2.21's (``../shared/spec/tf_semantics.md``), raised as
+``ValueError``/``TypeError`` before anything is allocated.
+"""
+
+import math
+import numbers
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+try:  # bfloat16 is optional, as in the issue: only when ml_dtypes is installed
+    from ml_dtypes import bfloat16 as _BFLOAT16
+except ImportError:  # pragma: no cover - depends on the environment
+    _BFLOAT16 = None
+
+_HALF_DTYPES = (np.dtype(np.float16),) + ((np.dtype(_BFLOAT16),) if _BFLOAT16 else ())
+SUPPORTED_DTYPES = _HALF_DTYPES + tuple(
+    np.dtype(name) for name in ("float32", "float64", "int32", "int64", "complex64", "complex128")
+)
+DATA_FORMATS = ("NHWC", "NCHW")
+_INT32_MAX = 2**31 - 1  # TF's output_shape is an int32 tensor
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything a kernel needs, as plain integers and dtypes.
+
+    Sizes follow TensorFlow's names from the caller's side: ``in_*`` is the
+    ``input`` of ``conv2d_transpose``, ``out_*`` its result. ``pad_*`` are the
+    forward convolution's paddings, i.e. how many rows/columns are cropped from
+    the full transposed output. ``groups`` input-channel groups map onto
+    ``out_c // groups`` output channels each.
+    """
+
+    data_format: str
+    batch: int
+    in_h: int
+    in_w: int
+    in_c: int
+    out_h: int
+    out_w: int
+    out_c: int
+    k_h: int
+    k_w: int
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    groups: int
+    dtype: np.dtype
+    compute_dtype: np.dtype
+
+    @property
+    def output_shape(self):
+        """The result's shape, in ``data_format`` order."""
+        if self.data_format == "NCHW":
+            return (self.batch, self.out_c, self.out_h, self.out_w)
+        return (self.batch, self.out_h, self.out_w, self.out_c)
+
+    @property
+    def nhwc_output_shape(self):
+        """The shape of the NHWC buffer the kernels write."""
+        return (self.batch, self.out_h, self.out_w, self.out_c)
+
+
+def normalize(input, filters, output_shape, strides, padding, data_format, dilations):
+    """Validate the arguments of ``conv2d_transpose`` and build its :class:`Spec`.
+
+    ``input`` and ``filters`` must already be NumPy arrays; nothing is allocated.
+
+    Raises
+    ------
+    TypeError
+        For arguments of the wrong type (non-integer sizes, unsupported dtypes).
+    ValueError
+        For everything else TensorFlow refuses, with the argument, the value
+        and what is accepted.
+    """
+    data_format = _data_format(data_format)
+    hw = slice(1, 3) if data_format == "NHWC" else slice(2, 4)
+    stride_h, stride_w = _window(strides, "strides", data_format, minimum=1)
+    dil_h, dil_w = _window(1 if dilations is None else dilations, "dilations", data_format, minimum=1)
+    pads = _padding(padding, data_format)
+    dtype, compute_dtype = _dtypes(input, filters)
+    _check_rank(input, "input")
+    _check_rank(filters, "filters")
+    batch, in_h, in_w, in_c = _to_nhwc(input.shape, data_format)
+    k_h, k_w, group_out_c, filter_in_c = filters.shape
+    if k_h < 1 or k_w < 1 or group_out_c < 1:
+        raise ValueError(
+            f"filters must have non-zero height, width and output channels "
+            f"(shape [KH, KW, C_out, C_in]); got filters.shape={filters.shape}"
+        )
+    out = _output_shape(output_shape, data_format, batch, group_out_c)
+    _, out_h, out_w, out_c = out
+    groups = _groups(out_c, group_out_c, in_c, filter_in_c, filters.shape, input.shape)
+    if out[0] != batch:
+        raise ValueError(
+            f"output_shape batch {out[0]} must equal the input batch {batch} "
+            f"(input.shape={input.shape})"
+        )
+    dims = zip(
+        ("height", "width"),
+        range(hw.start, hw.stop),
+        (in_h, in_w),
+        (out_h, out_w),
+        (k_h, k_w),
+        (stride_h, stride_w),
+        (dil_h, dil_w),
+        pads,
+    )
+    (pad_top, pad_bottom), (pad_left, pad_right) = [
+        _spatial_pads(name, axis, padding_kind(padding), *rest) for name, axis, *rest in dims
+    ]
+    _check_size(out, dtype)
+    return Spec(
+        data_format, batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
+        stride_h, stride_w, dil_h, dil_w, pad_top, pad_bottom, pad_left, pad_right,
+        groups, dtype, compute_dtype,
+    )
+
+
+def padding_kind(padding):
+    """``"SAME"``, ``"VALID"`` or ``"EXPLICIT"`` for an already-validated padding."""
+    return padding.upper() if isinstance(padding, str) else "EXPLICIT"
+
+
+def legal_output_sizes(in_size, kernel, stride, dilation, padding, pad_before=0, pad_after=0):
+    """The range of output sizes whose forward size is ``in_size`` (possibly empty).
+
+    Examples
+    --------
+    >>> legal_output_sizes(6, 3, 2, 1, "SAME")
+    range(11, 13)
+    """
+    if padding == "SAME":
+        return range(0, 1) if in_size == 0 else range((in_size - 1) * stride + 1, in_size * stride + 1)
+    base = (kernel - 1) * dilation + 1 - pad_before - pad_after
+    if in_size == 0:  # truncation toward zero: -stride < numerator < stride
+        low, high = base - 2 * stride + 1, base - 1
+    else:
+        low = (in_size - 1) * stride + base
+        high = low + stride - 1
+    return range(max(low, 0), max(high + 1, 0))
+
+
+def _data_format(data_format):
+    if data_format is None:
+        return "NHWC"
+    if not isinstance(data_format, str):
+        raise TypeError(f"data_format must be a string, 'NHWC' or 'NCHW'; got {data_format!r}")
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be 'NHWC' or 'NCHW'; got {data_format!r}")
+    return data_format
+
+
+def _integer(value, what, allow_integral_float=False):
+    """``value`` as a Python int, or TypeError naming ``what``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be an integer, not a boolean; got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if allow_integral_float and isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(value)  # TF accepts strides=2.0
+    raise TypeError(f"{what} must be an integer; got {value!r} of type {type(value).__name__}")
+
+
+def _sequence(value, what):
+    """A list from a list/tuple/1-D array, or None for a scalar."""
+    if isinstance(value, np.ndarray):
+        if value.ndim > 1:
+            raise ValueError(f"{what} must be 1-D; got an array of shape {value.shape}")
+        return None if value.ndim == 0 else value.tolist()
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        raise TypeError(f"{what} must be an int or a list of ints; got {value!r}")
+    return None
+
+
+def _window(value, what, data_format, minimum):
+    """``strides``/``dilations`` as ``(h, w)``: int, or length 1, 2 or 4."""
+    items = _sequence(value, what)
+    if items is None:
+        items = [value.item() if isinstance(value, np.ndarray) else value]
+    items = [_integer(v, f"{what} entries", allow_integral_float=True) for v in items]
+    if len(items) == 4:
+        outer = [items[0], items[3]] if data_format == "NHWC" else [items[0], items[1]]
+        if outer != [1, 1]:
+            raise ValueError(
+                f"{what}={items} must be 1 in the batch and channel dimensions "
+                f"({data_format} order)"
+            )
+        items = items[1:3] if data_format == "NHWC" else items[2:4]
+    elif len(items) == 1:
+        items = items * 2
+    elif len(items) != 2:
+        raise ValueError(f"{what} should be of length 1, 2 or 4. Received: {what}={items} of length {len(items)}")
+    if min(items) < minimum or max(items) > _INT32_MAX:
+        raise ValueError(f"{what}={items} must all be in [{minimum}, 2**31 - 1]")
+    return items
+
+
+def _padding(padding, data_format):
+    """Spatial ``[(before, after), (before, after)]`` pads; zeros for SAME/VALID."""
+    if isinstance(padding, str):
+        if padding.upper() == "EXPLICIT":
+            raise ValueError(
+                "'EXPLICIT' is not a valid value for `padding`. "
+                "To use explicit padding, `padding` must be a list."
+            )
+        if padding.upper() not in ("SAME", "VALID"):
+            raise ValueError(
+                f"padding must be 'SAME', 'VALID' (any letter case) or a list of four "
+                f"[before, after] pairs; got {padding!r}"
+            )
+        return [(0, 0), (0, 0)]
+    if isinstance(padding, np.ndarray):
+        padding = padding.tolist()
+    pairs = _sequence(padding, "padding")
+    if pairs is None:
+        raise TypeError(f"padding must be a string or a list of four [before, after] pairs; got {padding!r}")
+    for i, pair in enumerate(pairs):
+        if _sequence(pair, "padding") is None or len(pair) != 2:
+            raise ValueError(
+                f"When `padding` is a list, each element of `padding` must be a list/tuple "
+                f"of size 2. Received: padding={padding!r} with element at index {i}: {pair!r}"
+            )
+    if len(pairs) != 4:
+        raise ValueError(f"When padding is a list, it must be of size 4. Received: padding={padding!r} of size {len(pairs)}")
+    pairs = [[_integer(v, "padding entries") for v in pair] for pair in pairs]
+    if min(min(pair) for pair in pairs) < 0 or max(max(pair) for pair in pairs) > _INT32_MAX:
+        raise ValueError(f"padding={pairs} entries must be in [0, 2**31 - 1]")
+    outer = (0, 3) if data_format == "NHWC" else (0, 1)
+    if any(pairs[i] != [0, 0] for i in outer):
+        raise ValueError(f"padding={pairs} must be [0, 0] in the batch and channel dimensions ({data_format} order)")
+    spatial = pairs[1:3] if data_format == "NHWC" else pairs[2:4]
+    return [tuple(pair) for pair in spatial]
+
+
+def _dtypes(input, filters):
+    """The result dtype and the dtype the kernels compute in."""
+    dtypes = [array.dtype.newbyteorder("=") for array in (input, filters)]
+    for dtype, what in zip(dtypes, ("input", "filters")):
+        if dtype not in SUPPORTED_DTYPES:
+            raise TypeError(
+                f"{what} has unsupported dtype {dtype}; accepted: "
+                + ", ".join(str(d) for d in SUPPORTED_DTYPES)
+            )
+    dtype = np.result_type(*dtypes)
+    return dtype, np.dtype(np.float32) if dtype in _HALF_DTYPES else dtype
+
+
+def _check_rank(array, what):
+    if array.ndim != 4:
+        raise ValueError(f"{what} must be 4-D; got {array.ndim}-D with shape {array.shape}")
+
+
+def _to_nhwc(shape, data_format):
+    return tuple(shape) if data_format == "NHWC" else (shape[0], shape[2], shape[3], shape[1])
+
+
+def _output_shape(output_shape, data_format, batch, group_out_c):
+    """``output_shape`` as NHWC ints; length 2 takes batch and channels from the arrays."""
+    if isinstance(output_shape, np.ndarray) and output_shape.dtype.kind not in "iu":
+        raise TypeError(f"output_shape must hold integers; got an array of dtype {output_shape.dtype}")
+    items = _sequence(output_shape, "output_shape")
+    if items is None:
+        raise TypeError(f"output_shape must be a list, tuple or 1-D integer array; got {output_shape!r}")
+    items = [_integer(v, "output_shape entries") for v in items]
+    if len(items) == 2:
+        items = [batch, items[0], items[1], group_out_c] if data_format == "NHWC" else [batch, group_out_c, *items]
+    elif len(items) != 4:
+        raise ValueError(
+            f"output_shape must have 4 values ({data_format}) or 2 values ([H, W]); "
+            f"got {len(items)}: {output_shape!r}"
+        )
+    if min(items) < 0 or max(items) > _INT32_MAX:
+        raise ValueError(f"output_shape={items} entries must be in [0, 2**31 - 1]")
+    return _to_nhwc(items, data_format)
+
+
+def _groups(out_c, group_out_c, in_c, filter_in_c, filters_shape, input_shape):
+    """Number of groups ``G``: output channels ``G * filters.shape[2]``, ``C_in % G == 0``."""
+    if filter_in_c != in_c:
+        raise ValueError(
+            f"filters.shape[3] (input channels) = {filter_in_c} must equal the input's "
+            f"channels {in_c} (filters.shape={filters_shape}, input.shape={input_shape})"
+        )
+    if out_c == 0 or out_c % group_out_c:
+        raise ValueError(
+            f"output_shape channels {out_c} must be a positive multiple of "
+            f"filters.shape[2] = {group_out_c} (the multiple is the group count)"
+        )
+    groups = out_c // group_out_c
+    if in_c % groups:
+        raise ValueError(
+            f"input channels {in_c} must be divisible by the group count {groups} "
+            f"(= output channels {out_c} / filters.shape[2] {group_out_c})"
+        )
+    return groups
+
+
+def _spatial_pads(name, axis, kind, in_size, out_size, kernel, stride, dilation, pads):
+    """Check ``out_size`` against ``in_size`` and return the ``(before, after)`` pads."""
+    legal = legal_output_sizes(in_size, kernel, stride, dilation, kind, *pads)
+    if out_size not in legal:
+        accepted = f"{legal.start}..{legal.stop - 1}" if legal else "none"
+        explicit = f" {list(pads)}" if kind == "EXPLICIT" else ""
+        raise ValueError(
+            f"output_shape {name} (dimension {axis}) = {out_size} is inconsistent with the "
+            f"input {name} {in_size} for padding {kind}{explicit}, kernel {kernel}, "
+            f"stride {stride}, dilation {dilation}: consistent output {name}s are {accepted}"
+        )
+    if kind != "SAME":
+        return pads
+    need = max(0, (in_size - 1) * stride + (kernel - 1) * dilation + 1 - out_size)
+    return need // 2, need - need // 2
+
+
+def _check_size(nhwc_shape, dtype):
+    """Refuse outputs that cannot fit in memory before anything allocates them."""
+    nbytes = math.prod(nhwc_shape) * dtype.itemsize
+    if not hasattr(os, "sysconf"):  # Windows: NumPy's own MemoryError still applies
+        return
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if nbytes > memory:
+        raise ValueError(
+            f"output_shape {list(nhwc_shape)} of {dtype} needs {nbytes / 2**30:.3g} GiB, "
+            f"more than this machine's {memory / 2**30:.3g} GiB of memory"
+        )

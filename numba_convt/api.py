@@ -1,0 +1,130 @@
+"""The public ``conv2d_transpose``: normalize, pick a backend, run, lay out."""
+
+import numpy as np
+
+from ._normalize import normalize
+from ._registry import get_backend
+
+
+def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
+                     data_format="NHWC", dilations=None, name=None, *,
+                     backend="auto", out=None):
+    """The transpose of ``conv2d``, exactly as TensorFlow's ``tf.nn.conv2d_transpose``.
+
+    This operation is sometimes called "deconvolution" after Deconvolutional
+    Networks, but is actually the transpose (gradient) of ``conv2d`` rather
+    than an actual deconvolution.
+
+    Parameters
+    ----------
+    input : array_like
+        4-D, ``[batch, height, width, in_channels]`` for ``NHWC`` or
+        ``[batch, in_channels, height, width]`` for ``NCHW``.
+    filters : array_like
+        4-D, ``[height, width, output_channels, in_channels]``;
+        ``in_channels`` must match the input's. With ``G`` groups,
+        ``output_channels`` is per group (see Notes).
+    output_shape : sequence of int or 1-D integer array
+        The output shape: 4 values in ``data_format`` order, or 2 values
+        ``[height, width]`` (batch from ``input``, channels ``filters.shape[2]``).
+        It must be one the forward ``conv2d`` maps back to the input's size.
+    strides : int or sequence of int
+        Length 1, 2 or 4; a single value is used for both ``H`` and ``W``.
+        With 4 values (in ``data_format`` order) the batch and channel
+        entries must be 1.
+    padding : str or sequence, default "SAME"
+        ``"SAME"`` or ``"VALID"`` (any letter case, beyond TF), or explicit
+        padding: four ``[before, after]`` pairs in ``data_format`` order,
+        ``[0, 0]`` for batch and channels.
+    data_format : {"NHWC", "NCHW"}, default "NHWC"
+    dilations : int or sequence of int, optional
+        Like ``strides``; default 1. A dilation of ``k`` leaves ``k - 1``
+        skipped cells between filter taps.
+    name : str, optional
+        Ignored; accepted for drop-in compatibility with TensorFlow.
+    backend : str, default "auto"
+        One of :func:`numba_convt.available_backends`, or ``"auto"``.
+    out : numpy.ndarray, optional
+        C-contiguous array of the result's exact shape and dtype to write into.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``output_shape`` (4-D), dtype ``numpy.result_type(input, filters)``;
+        ``out`` when given.
+
+    Raises
+    ------
+    ValueError
+        For every argument TensorFlow refuses (inconsistent ``output_shape``:
+        the message lists the consistent sizes), an unknown backend, or a
+        wrong ``out``.
+    TypeError
+        For arguments of the wrong type or an unsupported dtype.
+
+    Notes
+    -----
+    With ``pad_top`` the forward convolution's padding (SAME: half of the
+    total, the odd pixel going to the bottom; VALID: 0; explicit: given)::
+
+        out[n, oy, ox, co] = sum x[n, iy, ix, ci] * filters[ky, kx, co, ci]
+            over oy = iy*stride_h + ky*dilation_h - pad_top (ox likewise)
+
+    Beyond TensorFlow's CPU kernel, every backend accepts ``NCHW``,
+    dilations with any stride, dtype and padding, and grouped convolution as
+    TF's GPU/oneDNN kernels define it: ``G = out_channels / filters.shape[2]``
+    groups, group ``g`` mapping input channels ``[g*C_in/G, (g+1)*C_in/G)``
+    to output channels ``[g*filters.shape[2], (g+1)*filters.shape[2])``.
+    Dtypes: float16, float32, float64, int32 (TF's), int64, complex64,
+    complex128, and bfloat16 when ``ml_dtypes`` is installed; float16 and
+    bfloat16 accumulate in float32, integers wrap like NumPy. Inputs are never
+    modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba_convt import conv2d_transpose
+    >>> x = np.ones((1, 2, 2, 1), np.float32)
+    >>> f = np.ones((3, 3, 1, 1), np.float32)
+    >>> conv2d_transpose(x, f, [1, 4, 4, 1], strides=2)[0, :, :, 0]
+    array([[1., 1., 2., 1.],
+           [1., 1., 2., 1.],
+           [2., 2., 4., 2.],
+           [1., 1., 2., 1.]], dtype=float32)
+    """
+    del name  # TF compatibility only
+    chosen = get_backend(backend)
+    input, filters = np.asarray(input), np.asarray(filters)
+    spec = normalize(input, filters, output_shape, strides, padding, data_format, dilations)
+    _check_out(out, spec, input, filters)
+    nchw = spec.data_format == "NCHW"
+    x = np.ascontiguousarray(input.transpose(0, 2, 3, 1) if nchw else input, spec.compute_dtype)
+    f = np.ascontiguousarray(filters, spec.compute_dtype)
+    writes_out = out is not None and not nchw and spec.compute_dtype == spec.dtype
+    buffer = out if writes_out else np.empty(spec.nhwc_output_shape, spec.compute_dtype)
+    chosen.run(spec, x, f, buffer)
+    if writes_out:
+        return out
+    result = buffer.transpose(0, 3, 1, 2) if nchw else buffer
+    if out is None:
+        return np.ascontiguousarray(result, spec.dtype)
+    out[...] = result
+    return out
+
+
+def _check_out(out, spec, input, filters):
+    """``out`` must be a writeable C-contiguous array of the exact shape and dtype."""
+    if out is None:
+        return
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    problems = [
+        (out.shape != spec.output_shape, f"shape {spec.output_shape}, got {out.shape}"),
+        (out.dtype != spec.dtype, f"dtype {spec.dtype}, got {out.dtype}"),
+        (not out.flags.c_contiguous, "a C-contiguous array"),
+        (not out.flags.writeable, "a writeable array"),
+        (np.shares_memory(out, input) or np.shares_memory(out, filters), "memory not shared with input or filters"),
+    ]
+    for failed, expected in problems:
+        if failed:
+            raise ValueError(f"out must have {expected}")
