@@ -20,9 +20,9 @@ def run(spec, x, filters, out):
     for g in range(spec.groups):
         x_g = x[..., g * group_in:(g + 1) * group_in]
         for ky in range(spec.k_h):
-            rows = slice(ky * spec.dil_h, ky * spec.dil_h + (spec.in_h - 1) * spec.stride_h + 1, spec.stride_h)
+            rows = slice(ky * spec.dil_h, ky * spec.dil_h + spec.in_h * spec.stride_h, spec.stride_h)
             for kx in range(spec.k_w):
-                cols = slice(kx * spec.dil_w, kx * spec.dil_w + (spec.in_w - 1) * spec.stride_w + 1, spec.stride_w)
+                cols = slice(kx * spec.dil_w, kx * spec.dil_w + spec.in_w * spec.stride_w, spec.stride_w)
                 taps = filters[ky, kx, :, g * group_in:(g + 1) * group_in]  # [C_out / G, C_in / G]
                 full[:, rows, cols, g * group_out:(g + 1) * group_out] += x_g @ taps.T
     out[...] = full[:, spec.pad_top:spec.pad_top + spec.out_h, spec.pad_left:spec.pad_left + spec.out_w]
