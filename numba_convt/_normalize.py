@@ -5,6 +5,7 @@ same rules: TensorFlow 2.21's (``../shared/spec/tf_semantics.md``), raised as
 ``ValueError``/``TypeError`` before anything is allocated.
 """
 
+import collections.abc
 import math
 import numbers
 import os
@@ -162,27 +163,32 @@ def _data_format(data_format):
     return data_format
 
 
-def _integer(value, what, allow_integral_float=False):
-    """``value`` as a Python int, or TypeError naming ``what``."""
+def _integer(value, what, integral_floats=False):
+    """``value`` as a Python int, or TypeError naming ``what``; never a boolean.
+
+    ``integral_floats`` accepts ``2.0`` (TF does for ``strides``/``dilations``).
+    """
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{what} must be an integer, not a boolean; got {value!r}")
     if isinstance(value, numbers.Integral):
         return int(value)
-    if allow_integral_float and isinstance(value, numbers.Real) and float(value).is_integer():
-        return int(value)  # TF accepts strides=2.0
+    if integral_floats and isinstance(value, numbers.Real):
+        try:
+            if int(value) == value:
+                return int(value)
+        except (OverflowError, ValueError):  # inf, nan
+            pass
     raise TypeError(f"{what} must be an integer; got {value!r} of type {type(value).__name__}")
 
 
 def _sequence(value, what):
-    """A list from a list/tuple/1-D array, or None for a scalar."""
+    """A list from a sequence or 1-D array (TF's ``list(v)``), or None for anything else."""
     if isinstance(value, np.ndarray):
         if value.ndim > 1:
             raise ValueError(f"{what} must be 1-D; got an array of shape {value.shape}")
-        return None if value.ndim == 0 else value.tolist()
-    if isinstance(value, (list, tuple)):
+        return value.tolist() if value.ndim == 1 else None
+    if isinstance(value, collections.abc.Sequence) and not isinstance(value, (str, bytes)):
         return list(value)
-    if isinstance(value, (str, bytes, dict, set)) or value is None:
-        raise TypeError(f"{what} must be an int or a list of ints; got {value!r}")
     return None
 
 
@@ -190,8 +196,8 @@ def _window(value, what, data_format, minimum):
     """``strides``/``dilations`` as ``(h, w)``: int, or length 1, 2 or 4."""
     items = _sequence(value, what)
     if items is None:
-        items = [value.item() if isinstance(value, np.ndarray) else value]
-    items = [_integer(v, f"{what} entries", allow_integral_float=True) for v in items]
+        items = [value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value]
+    items = [_integer(v, f"{what} entries", integral_floats=True) for v in items]
     if len(items) == 4:
         outer = [items[0], items[3]] if data_format == "NHWC" else [items[0], items[1]]
         if outer != [1, 1]:
@@ -214,7 +220,7 @@ def _padding(padding, data_format):
     if isinstance(padding, str):
         if padding.upper() == "EXPLICIT":
             raise ValueError(
-                "'EXPLICIT' is not a valid value for `padding`. "
+                f"{padding!r} is not a valid value for `padding`. "
                 "To use explicit padding, `padding` must be a list."
             )
         if padding.upper() not in ("SAME", "VALID"):
@@ -223,9 +229,7 @@ def _padding(padding, data_format):
                 f"[before, after] pairs; got {padding!r}"
             )
         return [(0, 0), (0, 0)]
-    if isinstance(padding, np.ndarray):
-        padding = padding.tolist()
-    pairs = _sequence(padding, "padding")
+    pairs = padding.tolist() if isinstance(padding, np.ndarray) and padding.ndim else _sequence(padding, "padding")
     if pairs is None:
         raise TypeError(f"padding must be a string or a list of four [before, after] pairs; got {padding!r}")
     for i, pair in enumerate(pairs):
@@ -255,7 +259,10 @@ def _dtypes(input, filters):
                 f"{what} has unsupported dtype {dtype}; accepted: "
                 + ", ".join(str(d) for d in SUPPORTED_DTYPES)
             )
-    dtype = np.result_type(*dtypes)
+    try:
+        dtype = np.result_type(*dtypes)
+    except TypeError:  # NumPy's DTypePromotionError, e.g. bfloat16 with int32
+        raise TypeError(f"input dtype {dtypes[0]} and filters dtype {dtypes[1]} have no common dtype") from None
     return dtype, np.dtype(np.float32) if dtype in _HALF_DTYPES else dtype
 
 
@@ -304,7 +311,8 @@ def _groups(out_c, group_out_c, in_c, filter_in_c, filters_shape, input_shape):
     if in_c % groups:
         raise ValueError(
             f"input channels {in_c} must be divisible by the group count {groups} "
-            f"(= output channels {out_c} / filters.shape[2] {group_out_c})"
+            f"(= output_shape channels {out_c} / filters.shape[2] {group_out_c}; "
+            f"is output_shape in data_format order?)"
         )
     return groups
 

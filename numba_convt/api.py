@@ -94,7 +94,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     """
     del name  # TF compatibility only
     chosen = get_backend(backend)
-    input, filters = np.asarray(input), np.asarray(filters)
+    input, filters = _as_array(input, "input"), _as_array(filters, "filters")
     spec = normalize(input, filters, output_shape, strides, padding, data_format, dilations)
     _check_out(out, spec, input, filters)
     nchw = spec.data_format == "NCHW"
@@ -110,6 +110,14 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
         return np.ascontiguousarray(result, spec.dtype)
     out[...] = result
     return out
+
+
+def _as_array(value, what):
+    """``np.asarray(value)``, with NumPy's conversion errors naming the argument."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{what} could not be converted to an array: {error}") from None
 
 
 def _check_out(out, spec, input, filters):
