@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _conv2d_transpose_nhwc(x, filters, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups):
     """Gather-form transposed convolution: ``out[n, oy, ox, co]`` sums every
     ``x[n, iy, ix, ci] * filters[ky, kx, co % (C_out/G), ci]`` with
