@@ -23,3 +23,27 @@ def assert_close(actual, expected, dtype):
     scale = max(np.abs(expected).max(initial=0.0), 1.0)
     error = np.abs(actual - expected).max(initial=0.0)
     assert error <= tolerance * scale, f"max error {error:.3g} > {tolerance:g} * {scale:.3g}"
+
+
+# TF's size rule (spec section 2), written independently of the package.
+def c_div(a, b):
+    """C/C++ integer division: truncation toward zero (``-1 / 2 == 0``)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def tf_forward_size(out_size, kernel, stride, dilation, kind, pad_before=0, pad_after=0):
+    """TF's ``GetWindowedOutputSizeVerbose`` applied to the transposed output size."""
+    effective = (kernel - 1) * dilation + 1
+    if kind == "SAME":
+        return c_div(out_size + stride - 1, stride)
+    return c_div(out_size + pad_before + pad_after - effective + stride, stride)
+
+
+def tf_consistent_sizes(in_size, kernel, stride, dilation, kind, pad_before=0, pad_after=0):
+    """Every output size TF accepts for ``in_size``, by trying all candidates."""
+    limit = (in_size + 2) * stride + (kernel - 1) * dilation + 2
+    return [
+        size for size in range(limit)
+        if tf_forward_size(size, kernel, stride, dilation, kind, pad_before, pad_after) == in_size
+    ]

@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 import pytest
+from common import c_div, tf_consistent_sizes, tf_forward_size
 
 import numba_convt
 from numba_convt import conv2d_transpose
@@ -25,34 +26,6 @@ try:
     from ml_dtypes import bfloat16
 except ImportError:  # pragma: no cover - optional dependency
     bfloat16 = None
-
-# --------------------------------------------------------------------------
-# Independent size rule (spec section 2), brute force over candidate sizes.
-# --------------------------------------------------------------------------
-
-
-def c_div(a, b):
-    """C/C++ integer division: truncation toward zero (``-1 / 2 == 0``)."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
-def tf_forward_size(out_size, kernel, stride, dilation, kind, pad_before=0, pad_after=0):
-    """TF's ``GetWindowedOutputSizeVerbose`` applied to the transposed output size."""
-    effective = (kernel - 1) * dilation + 1
-    if kind == "SAME":
-        return c_div(out_size + stride - 1, stride)
-    return c_div(out_size + pad_before + pad_after - effective + stride, stride)
-
-
-def tf_consistent_sizes(in_size, kernel, stride, dilation, kind, pad_before=0, pad_after=0):
-    """Every output size TF accepts for ``in_size``, by trying all candidates."""
-    limit = (in_size + 2) * stride + (kernel - 1) * dilation + 2
-    return [
-        size for size in range(limit)
-        if tf_forward_size(size, kernel, stride, dilation, kind, pad_before, pad_after) == in_size
-    ]
-
 
 def test_brute_force_rule_matches_spec_examples():
     """The independent rule reproduces the worked examples of the spec itself."""

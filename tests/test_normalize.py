@@ -3,19 +3,10 @@
 import itertools
 
 import pytest
+from common import tf_forward_size
 
 import numba_convt
 from numba_convt._normalize import legal_output_sizes
-
-
-def tf_forward_size(out_size, kernel, stride, dilation, padding, before, after):
-    """TF's GetWindowedOutputSizeVerbose, with C's truncating division."""
-    effective = (kernel - 1) * dilation + 1
-    if padding == "SAME":
-        return -(-out_size // stride)
-    numerator = out_size + before + after - effective + stride
-    quotient = abs(numerator) // stride
-    return quotient if numerator >= 0 else -quotient
 
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID", "EXPLICIT"])

@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 import pytest
+from common import tf_consistent_sizes
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -30,30 +31,6 @@ BASE_SETTINGS = settings(
 )
 
 DTYPES = (np.float32, np.float64, np.int32)
-
-
-# --------------------------------------------------------------------------
-# TF's size rule (spec section 2), independent of the package.
-# --------------------------------------------------------------------------
-
-
-def c_div(a, b):
-    """C/C++ integer division: truncation toward zero."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
-def tf_forward_size(out_size, kernel, stride, dilation, kind, pad_before=0, pad_after=0):
-    effective = (kernel - 1) * dilation + 1
-    if kind == "SAME":
-        return c_div(out_size + stride - 1, stride)
-    return c_div(out_size + pad_before + pad_after - effective + stride, stride)
-
-
-def tf_consistent_sizes(in_size, kernel, stride, dilation, kind, pad_before=0, pad_after=0):
-    limit = (in_size + 2) * stride + (kernel - 1) * dilation + 2
-    return [size for size in range(limit)
-            if tf_forward_size(size, kernel, stride, dilation, kind, pad_before, pad_after) == in_size]
 
 
 def forward_pad_before(in_size, out_size, kernel, stride, dilation, kind, pad_before):

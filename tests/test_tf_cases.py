@@ -6,6 +6,8 @@ counting formulas (each output equals C_in times the number of taps that
 reach it), computed independently of numba_convt.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 from common import BACKENDS
@@ -13,6 +15,10 @@ from common import BACKENDS
 import numba_convt
 
 LAYOUTS = ["NHWC", "NCHW"]
+# conv2d_transpose_test.py runs its all-ones tests in float32 and int32.
+ALL_ONES_CASES = pytest.mark.parametrize(
+    "backend, data_format, dtype", list(itertools.product(BACKENDS, LAYOUTS, [np.float32, np.int32]))
+)
 
 
 def _to_layout(array, data_format):
@@ -43,9 +49,7 @@ def _all_ones(out_shape, stride, padding, data_format, dtype, backend):
     return _from_layout(y, data_format)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("data_format", LAYOUTS)
-@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+@ALL_ONES_CASES
 def test_single_stride(backend, data_format, dtype):
     y = _all_ones([2, 6, 4, 2], 1, "SAME", data_format, dtype, backend)
     for n, h, w, k in np.ndindex(y.shape):
@@ -55,9 +59,7 @@ def test_single_stride(backend, data_format, dtype):
         assert y[n, h, w, k] == expected
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("data_format", LAYOUTS)
-@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+@ALL_ONES_CASES
 def test_same(backend, data_format, dtype):
     y = _all_ones([2, 12, 8, 2], 2, "SAME", data_format, dtype, backend)
     for n, h, w, k in np.ndindex(y.shape):
@@ -67,9 +69,7 @@ def test_same(backend, data_format, dtype):
         assert y[n, h, w, k] == expected
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("data_format", LAYOUTS)
-@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+@ALL_ONES_CASES
 def test_valid(backend, data_format, dtype):
     y = _all_ones([2, 13, 9, 2], 2, "VALID", data_format, dtype, backend)
     expected = np.zeros((2, 13, 9, 2), dtype)
