@@ -4,7 +4,9 @@ A backend is a function ``run(spec, x, filters, out)`` that writes every
 element of the NHWC ``out`` buffer (``spec.compute_dtype``, C-contiguous) from
 the C-contiguous NHWC ``x`` and ``[KH, KW, C_out / groups, C_in]`` filters.
 Built-in backends live in ``numba_convt.backends.<name>`` and are imported on
-first use, so ``import numba_convt`` compiles nothing.
+first use, so ``import numba_convt`` compiles nothing (and never imports
+``numba.cuda``). A backend that also takes device arrays (``"cuda"``) adds
+``as_device_array`` and ``run_device``.
 """
 
 import importlib
@@ -18,14 +20,24 @@ __all__ = ["Backend", "available_backends", "get_backend", "register_backend"]
 
 @dataclass(frozen=True)
 class Backend:
-    """A registered backend: its ``run`` function and availability probe."""
+    """A registered backend: its ``run`` function and availability probe.
+
+    ``as_device_array(obj)`` (zero-copy view of a ``__cuda_array_interface__``
+    object) and ``run_device(spec, input, filters, out, stream) -> result`` are
+    set only for backends that take device arrays; ``hint`` says what an
+    unavailable backend needs.
+    """
 
     name: str
     run: Callable[[Spec, object, object, object], None]
     is_available: Callable[[], bool]
+    as_device_array: Callable[[object], object] | None = None
+    run_device: Callable[..., object] | None = None
+    hint: str = ""
 
 
-_BUILTIN = ("cpu", "numpy")  # "auto" picks the first available one
+_BUILTIN = ("cpu", "numpy", "cuda")
+_AUTO_HOST = ("cpu", "numpy")  # "auto" for host arrays; the api picks "cuda" for device arrays
 _registry = {}
 
 
@@ -78,8 +90,16 @@ def _lookup(name):
     """The backend called ``name`` (imported on first use) or None."""
     key = name.lower()
     if key not in _registry and key in _BUILTIN:
-        module = importlib.import_module(f"numba_convt.backends.{key}")
-        _registry[key] = Backend(key, module.run, getattr(module, "is_available", lambda: True))
+        try:
+            module = importlib.import_module(f"numba_convt.backends.{key}")
+        except ImportError as error:  # an optional dependency (cuda: numba-cuda) is missing
+            _registry[key] = Backend(key, None, lambda: False, hint=f"importing it failed: {error}")
+        else:
+            _registry[key] = Backend(
+                key, module.run, getattr(module, "is_available", lambda: True),
+                getattr(module, "as_device_array", None), getattr(module, "run_device", None),
+                getattr(module, "UNAVAILABLE_HINT", ""),
+            )
     return _registry.get(key)
 
 
@@ -89,7 +109,9 @@ def available_backends():
     Returns
     -------
     list of str
-        Built-in names first, in the order ``backend="auto"`` prefers them.
+        Built-in names first, in the order ``backend="auto"`` prefers them
+        for host arrays (``"cuda"``, when listed, is its choice for device
+        arrays); checking ``"cuda"`` imports ``numba.cuda``.
 
     Examples
     --------
@@ -119,10 +141,12 @@ def get_backend(name):
     if not isinstance(name, str):
         raise TypeError(f"backend must be a string; got {name!r}")
     if name.lower() == "auto":
-        return _lookup(available_backends()[0])
+        return next(_lookup(key) for key in _AUTO_HOST if _lookup(key).is_available())
     backend = _lookup(name)
     if backend is None or not backend.is_available():
         problem = "unknown" if backend is None else "not available on this machine"
+        if backend is not None and backend.hint:
+            problem += f" ({backend.hint})"
         raise ValueError(
             f"backend {name!r} is {problem}; available backends: "
             + ", ".join(["auto", *available_backends()])

@@ -8,7 +8,7 @@ from ._registry import get_backend
 
 def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
                      data_format="NHWC", dilations=None, name=None, *,
-                     backend="auto", out=None):
+                     backend="auto", out=None, stream=None):
     """The transpose of ``conv2d``, exactly as TensorFlow's ``tf.nn.conv2d_transpose``.
 
     This operation is sometimes called "deconvolution" after Deconvolutional
@@ -17,9 +17,12 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
 
     Parameters
     ----------
-    input : array_like
+    input : array_like or device array
         4-D, ``[batch, height, width, in_channels]`` for ``NHWC`` or
-        ``[batch, in_channels, height, width]`` for ``NCHW``.
+        ``[batch, in_channels, height, width]`` for ``NCHW``. A device array
+        (any object with ``__cuda_array_interface__``: CuPy, PyTorch, numba)
+        is used in place by the ``"cuda"`` backend; ``filters`` and ``out``
+        must then be device arrays too.
     filters : array_like
         4-D, ``[height, width, output_channels, in_channels]``;
         ``in_channels`` must match the input's. With ``G`` groups,
@@ -43,24 +46,30 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     name : str, optional
         Ignored; accepted for drop-in compatibility with TensorFlow.
     backend : str, default "auto"
-        One of :func:`numba_convt.available_backends`, or ``"auto"``.
-    out : numpy.ndarray, optional
+        One of :func:`numba_convt.available_backends`, or ``"auto"``:
+        ``"cuda"`` for device arrays, else the fastest host backend.
+    out : numpy.ndarray or device array, optional
         C-contiguous array of the result's exact shape and dtype to write into.
+    stream : numba.cuda stream, optional
+        ``"cuda"`` backend only: the stream every copy and kernel is queued
+        on. Host results are synchronized before returning; device results
+        are not.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or numba device array
         Shape ``output_shape`` (4-D), dtype ``numpy.result_type(input, filters)``;
-        ``out`` when given.
+        ``out`` when given. Device inputs give a numba device array.
 
     Raises
     ------
     ValueError
         For every argument TensorFlow refuses (inconsistent ``output_shape``:
-        the message lists the consistent sizes), an unknown backend, or a
-        wrong ``out``.
+        the message lists the consistent sizes), an unknown backend, a
+        wrong ``out``, or ``stream`` for a host backend.
     TypeError
-        For arguments of the wrong type or an unsupported dtype.
+        For arguments of the wrong type or an unsupported dtype, host and
+        device arrays mixed, or device arrays for a host backend.
 
     Notes
     -----
@@ -93,16 +102,28 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
            [1., 1., 2., 1.]], dtype=float32)
     """
     del name  # TF compatibility only
-    chosen = get_backend(backend)
+    on_device = _on_device(input, filters, out)
+    auto = isinstance(backend, str) and backend.lower() == "auto"
+    chosen = get_backend("cuda" if on_device and auto else backend)
+    args = (output_shape, strides, padding, data_format, dilations)
+    if on_device:
+        return _run_on_device(chosen, input, filters, args, out, stream)
+    if stream is not None and chosen.run_device is None:
+        raise ValueError(f"stream= is for the 'cuda' backend; backend {chosen.name!r} runs on the host")
+    return _run_on_host(chosen, input, filters, args, out, {} if stream is None else {"stream": stream})
+
+
+def _run_on_host(chosen, input, filters, args, out, options):
+    """NumPy in and out: the backend fills an NHWC buffer of the compute dtype."""
     input, filters = _as_array(input, "input"), _as_array(filters, "filters")
-    spec = normalize(input, filters, output_shape, strides, padding, data_format, dilations)
+    spec = normalize(input, filters, *args)
     _check_out(out, spec, input, filters)
     nchw = spec.data_format == "NCHW"
     x = np.ascontiguousarray(input.transpose(0, 2, 3, 1) if nchw else input, spec.compute_dtype)
     f = np.ascontiguousarray(filters, spec.compute_dtype)
     writes_out = out is not None and not nchw and spec.compute_dtype == spec.dtype
     buffer = out if writes_out else np.empty(spec.nhwc_output_shape, spec.compute_dtype)
-    chosen.run(spec, x, f, buffer)
+    chosen.run(spec, x, f, buffer, **options)
     if writes_out:
         return out
     result = buffer.transpose(0, 3, 1, 2) if nchw else buffer
@@ -110,6 +131,37 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
         return np.ascontiguousarray(result, spec.dtype)
     out[...] = result
     return out
+
+
+def _run_on_device(chosen, input, filters, args, out, stream):
+    """Device arrays in and out, on a backend that takes them."""
+    if chosen.run_device is None:
+        raise TypeError(
+            f"backend {chosen.name!r} takes host (NumPy) arrays, but input is a device array "
+            f"(it has __cuda_array_interface__); use backend='cuda' or copy the arrays to the host"
+        )
+    input, filters = chosen.as_device_array(input), chosen.as_device_array(filters)
+    spec = normalize(input, filters, *args)
+    result = chosen.run_device(spec, input, filters, None if out is None else chosen.as_device_array(out), stream)
+    return result if out is None else out
+
+
+def _is_device_array(obj):
+    """Whether ``obj`` lives on a GPU: ``__cuda_array_interface__`` or a numba device array."""
+    return hasattr(obj, "__cuda_array_interface__") or bool(getattr(obj, "__cuda_ndarray__", False))
+
+
+def _on_device(input, filters, out):
+    """True for all-device arguments, False for all-host; TypeError when mixed."""
+    given = {"input": input, "filters": filters, **({} if out is None else {"out": out})}
+    device = [what for what, array in given.items() if _is_device_array(array)]
+    if device and len(device) < len(given):
+        host = [what for what in given if what not in device]
+        raise TypeError(
+            f"{', '.join(device)} on the GPU but {', '.join(host)} on the host: pass all device "
+            f"arrays (numba.cuda.to_device(array)) or all host arrays (device_array.copy_to_host())"
+        )
+    return bool(device)
 
 
 def _as_array(value, what):
