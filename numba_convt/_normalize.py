@@ -86,7 +86,6 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
         and what is accepted.
     """
     data_format = _data_format(data_format)
-    hw = slice(1, 3) if data_format == "NHWC" else slice(2, 4)
     stride_h, stride_w = _window(strides, "strides", data_format, minimum=1)
     dil_h, dil_w = _window(1 if dilations is None else dilations, "dilations", data_format, minimum=1)
     pads = _padding(padding, data_format)
@@ -108,19 +107,10 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
             f"output_shape batch {out[0]} must equal the input batch {batch} "
             f"(input.shape={input.shape})"
         )
-    dims = zip(
-        ("height", "width"),
-        range(hw.start, hw.stop),
-        (in_h, in_w),
-        (out_h, out_w),
-        (k_h, k_w),
-        (stride_h, stride_w),
-        (dil_h, dil_w),
-        pads,
-    )
-    (pad_top, pad_bottom), (pad_left, pad_right) = [
-        _spatial_pads(name, axis, padding_kind(padding), *rest) for name, axis, *rest in dims
-    ]
+    kind = _padding_kind(padding)
+    h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
+    pad_top, pad_bottom = _spatial_pads("height", h_axis, kind, in_h, out_h, k_h, stride_h, dil_h, pads[0])
+    pad_left, pad_right = _spatial_pads("width", w_axis, kind, in_w, out_w, k_w, stride_w, dil_w, pads[1])
     _check_size(out, dtype)
     return Spec(
         data_format, batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
@@ -129,7 +119,7 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
     )
 
 
-def padding_kind(padding):
+def _padding_kind(padding):
     """``"SAME"``, ``"VALID"`` or ``"EXPLICIT"`` for an already-validated padding."""
     return padding.upper() if isinstance(padding, str) else "EXPLICIT"
 
