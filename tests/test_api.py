@@ -1,5 +1,9 @@
 """The public call: array-likes, dtypes, ``out=``, empty shapes, determinism."""
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -151,6 +155,26 @@ def test_equivalent_argument_forms(kwargs):
     base = dict(output_shape=[2, 12, 8, 2], strides=[2, 2], padding="SAME")
     expected = numba_convt.conv2d_transpose(x, f, **base)
     np.testing.assert_array_equal(numba_convt.conv2d_transpose(x, f, **{**base, **kwargs}), expected)
+
+
+_BLAS_CASE = """
+import numpy as np, numba_convt
+rng = np.random.default_rng(5)
+x, f = rng.standard_normal((2, 9, 7, 32), np.float32), rng.standard_normal((3, 4, 24, 32), np.float32)
+y = numba_convt.conv2d_transpose(x, f, [2, 18, 14, 24], 2, backend="cpu")
+print(y.tobytes().hex())
+"""
+
+
+def test_identical_bits_with_one_thread_everywhere():
+    """The BLAS path too: NumPy's BLAS and Numba limited to 1 thread in a subprocess."""
+    one = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    outputs = [
+        subprocess.run([sys.executable, "-c", _BLAS_CASE], env={**os.environ, **env}, capture_output=True,
+                       text=True, check=True).stdout
+        for env in ({}, one)
+    ]
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
 
 
 def test_identical_bits_for_any_thread_count():
