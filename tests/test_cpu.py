@@ -20,6 +20,7 @@ PATHS = {
     "direct-grouped": ((1, 6, 6, 24), (3, 3, 4, 24), [1, 6, 6, 8], 1, [[0, 0], [1, 1], [2, 0], [0, 0]], 1, "float32"),
     "blas-out-channels": ((2, 9, 7, 32), (4, 3, 24, 32), [2, 18, 14, 24], [2, 2], "SAME", [1, 1], "float32"),
     "blas-pixels": ((3, 8, 10, 16), (5, 4, 3, 16), [3, 20, 25, 3], [2, 2], "VALID", [1, 2], "float64"),
+    "blas-pixel-shuffle": ((2, 6, 6, 16), (2, 3, 16, 16), [2, 12, 18, 16], [2, 3], "VALID", 1, "float32"),
     "blas-complex": ((1, 8, 8, 16), (3, 3, 16, 16), [1, 8, 8, 16], 1, "SAME", [2, 2], "complex128"),
 }
 
@@ -40,8 +41,9 @@ def _case(name):
 def test_each_path_matches_reference(name, y_bytes, monkeypatch):
     monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
     args = _case(name)
-    spec_blas = cpu._use_blas(_spec(*args))
-    assert spec_blas == name.startswith("blas")
+    spec = _spec(*args)
+    assert cpu._use_blas(spec) == name.startswith("blas")
+    assert cpu._is_pixel_shuffle(spec) == name.endswith("shuffle")
     assert_close(
         numba_convt.conv2d_transpose(*args, backend="cpu"),
         numba_convt.conv2d_transpose(*args, backend="numpy"),
