@@ -6,13 +6,11 @@ to PyTorch's cuDNN ``conv_transpose2d`` (float32, TF32 off) measured in one
 run, where PyTorch with CUDA is installed.
 """
 
-import time
-
 import numpy as np
 
 import numba_convt
 
-from .common import WORKLOADS, call_args
+from .common import WORKLOADS, call_args, median_time
 
 
 def _gpu_arrays(workload):
@@ -43,18 +41,6 @@ class Conv2DTransposeCUDA:
         self.cuda.synchronize()
 
 
-def _median_time(function, synchronize, repeat=20):
-    function()
-    synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def _cudnn(args):
     """PyTorch cuDNN's conv_transpose2d on the same device data, TF's crop applied."""
     import torch
@@ -82,8 +68,8 @@ def main():
         expected = cudnn().permute(0, 2, 3, 1).cpu().numpy()
         got = numba_convt.conv2d_transpose(*args).copy_to_host()
         assert np.allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max()), workload
-        ours = _median_time(lambda: numba_convt.conv2d_transpose(*args), cuda.synchronize)
-        peer = _median_time(cudnn, cuda.synchronize)
+        ours = median_time(lambda: numba_convt.conv2d_transpose(*args), 20, cuda.synchronize)
+        peer = median_time(cudnn, 20, cuda.synchronize)
         print(f"{workload:<11} {peer * 1e3:9.3f} {ours * 1e3:9.3f} {ours / peer:6.2f}")
 
 

@@ -1,5 +1,7 @@
 """The performance workloads (issue 3), shared by the asv suites and the peers script."""
 
+import time
+
 import numpy as np
 
 # name: input NHWC, filters [KH, KW, C_out, C_in], output NHWC, stride, padding, dilation
@@ -31,3 +33,17 @@ def call_args(name, dtype="float32", layout="NHWC", seed=0):
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         out_shape = (out_shape[0], out_shape[3], *out_shape[1:3])
     return x, f, list(out_shape), stride, padding, layout, dilation
+
+
+def median_time(function, repeat, synchronize=lambda: None):
+    """Median wall time of ``function()`` in seconds, after two warm-up calls.
+
+    ``synchronize`` runs after each call, inside the timing (GPU work).
+    """
+    times = []
+    for i in range(repeat + 2):
+        start = time.perf_counter()
+        function()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[2:]))

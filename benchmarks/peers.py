@@ -21,27 +21,14 @@ import importlib.util
 import math
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
 
 import numba_convt
 
-from .common import WORKLOADS, flops
+from .common import WORKLOADS, flops, median_time
 
-
-
-def median_time(fn, repeat):
-    """Median wall time of ``fn()`` in seconds, after two warm-up calls."""
-    fn()
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def _to_layout(a, layout):
