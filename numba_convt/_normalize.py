@@ -111,7 +111,7 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
     h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
     pad_top, pad_bottom = _spatial_pads("height", h_axis, kind, in_h, out_h, k_h, stride_h, dil_h, pads[0])
     pad_left, pad_right = _spatial_pads("width", w_axis, kind, in_w, out_w, k_w, stride_w, dil_w, pads[1])
-    _check_size(out, dtype)
+    _check_size(out, dtype, compute_dtype, data_format, input, filters)
     return Spec(
         data_format, batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
         stride_h, stride_w, dil_h, dil_w, pad_top, pad_bottom, pad_left, pad_right,
@@ -324,14 +324,31 @@ def _spatial_pads(name, axis, kind, in_size, out_size, kernel, stride, dilation,
     return need // 2, need - need // 2
 
 
-def _check_size(nhwc_shape, dtype):
-    """Refuse outputs that cannot fit in memory before anything allocates them."""
-    nbytes = math.prod(nhwc_shape) * dtype.itemsize
+def _check_size(out, dtype, compute_dtype, data_format, input, filters):
+    """Refuse calls whose buffers cannot fit in memory before anything allocates them.
+
+    Counted: the result; the NHWC compute buffer when the result is NCHW or of
+    a half dtype; copies of ``input``/``filters`` when they are not already
+    C-contiguous NHWC arrays of the compute dtype (e.g. broadcast views).
+    """
+    elements = math.prod(out)
+    nbytes = elements * dtype.itemsize
+    if data_format == "NCHW" or compute_dtype != dtype:
+        nbytes += elements * compute_dtype.itemsize
+    for array, transposed in ((input, data_format == "NCHW"), (filters, False)):
+        copied = transposed or array.dtype != compute_dtype or not _is_c_contiguous(array)
+        nbytes += math.prod(array.shape) * compute_dtype.itemsize if copied else 0
     if not hasattr(os, "sysconf"):  # Windows: NumPy's own MemoryError still applies
         return
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if nbytes > memory:
         raise ValueError(
-            f"output_shape {list(nhwc_shape)} of {dtype} needs {nbytes / 2**30:.3g} GiB, "
-            f"more than this machine's {memory / 2**30:.3g} GiB of memory"
+            f"output_shape {list(out)} of {dtype} needs {nbytes / 2**30:.3g} GiB with the "
+            f"buffers and copies of this call, more than this machine's "
+            f"{memory / 2**30:.3g} GiB of memory"
         )
+
+
+def _is_c_contiguous(array):
+    """For NumPy arrays; device arrays are never copied to host memory."""
+    return not isinstance(array, np.ndarray) or array.flags.c_contiguous

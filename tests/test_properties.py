@@ -7,8 +7,12 @@
 (b) One argument of a valid call perturbed into a value TensorFlow refuses
     gives ``ValueError``/``TypeError`` naming that argument, before any backend runs.
 (c) Random junk in any argument never lets anything but ``ValueError``/``TypeError`` out.
+
+A longer fuzz run: ``NUMBA_CONVT_FUZZ_EXAMPLES=N python -m pytest tests/test_properties.py``
+gives (a), (b) and (c) at least ``N`` examples each (default 1500, 1500, 2000).
 """
 
+import os
 import re
 
 import numpy as np
@@ -31,6 +35,17 @@ BASE_SETTINGS = settings(
 )
 
 DTYPES = (np.float32, np.float64, np.int32)
+
+
+def fuzz_examples(default):
+    """``default``, or ``NUMBA_CONVT_FUZZ_EXAMPLES`` when that asks for more (the longer fuzz run)."""
+    value = os.environ.get("NUMBA_CONVT_FUZZ_EXAMPLES", "").strip()
+    if not value:
+        return default
+    try:
+        return max(default, int(value))
+    except ValueError:
+        raise ValueError(f"NUMBA_CONVT_FUZZ_EXAMPLES must be an integer; got {value!r}") from None
 
 
 def forward_pad_before(in_size, out_size, kernel, stride, dilation, kind, pad_before):
@@ -202,7 +217,7 @@ def _assert_close(actual, expected, dtype, what):
     assert err <= tol, f"{what}: max error {err} > {tol} (max |ref| {scale})"
 
 
-@settings(BASE_SETTINGS, max_examples=1500)
+@settings(BASE_SETTINGS, max_examples=fuzz_examples(1500))
 @given(valid_calls(), st.booleans())
 def test_cpu_matches_reference_on_valid_calls(call, use_out):
     kwargs, plain = call
@@ -502,7 +517,7 @@ def perturbed_calls(draw):
     return name, kwargs
 
 
-@settings(BASE_SETTINGS, max_examples=1500)
+@settings(BASE_SETTINGS, max_examples=fuzz_examples(1500))
 @given(perturbed_calls())
 def test_one_perturbed_argument_is_refused_by_name(spy_backend, case):
     name, kwargs = case
@@ -553,7 +568,7 @@ ARGUMENTS = ("input", "filters", "output_shape", "strides", "padding", "data_for
              "backend", "out")
 
 
-@settings(BASE_SETTINGS, max_examples=2000)
+@settings(BASE_SETTINGS, max_examples=fuzz_examples(2000))
 @given(valid_calls(), st.sampled_from(ARGUMENTS),
        st.lists(st.sampled_from(ARGUMENTS), max_size=2, unique=True) | st.just([]), st.data())
 def test_junk_never_escapes_as_another_exception(call, first, others, data):

@@ -19,6 +19,8 @@ run serially: a Numba thread pool alternating with BLAS's still-spinning one
 on 2 cores cost 10-50x (measured). Everything else runs direct loops.
 """
 
+import types
+
 import numba
 import numpy as np
 
@@ -199,8 +201,17 @@ def _gather_pix(yt, i, out, n, r0, in_h, sh, sw, dh, dw, pt, pl):
                     orow[ox0 + sw * b, co] = a_[b]
 
 
-_direct_parallel = numba.njit(parallel=True, **_FLAGS)(_direct)
-_direct_serial = numba.njit(**_FLAGS)(_direct)
+def _compiled(function, name, **options):
+    """``function`` compiled under its own ``name``. Numba's on-disk cache is
+    keyed by qualified name and ignores ``parallel``, so a serial and a
+    parallel build of one function would load each other's machine code."""
+    clone = types.FunctionType(function.__code__, function.__globals__, name)
+    clone.__qualname__ = name
+    return numba.njit(**_FLAGS, **options)(clone)
+
+
+_direct_parallel = _compiled(_direct, "_direct_parallel", parallel=True)
+_direct_serial = _compiled(_direct, "_direct_serial")
 _gather_co_kernel = numba.njit(**_FLAGS)(_gather_co)
 _gather_pix_kernel = numba.njit(**_FLAGS)(_gather_pix)
 
