@@ -40,3 +40,22 @@ def input_coord(o, k, pad, stride, dil, in_size):
     if t < 0 or i * stride != t or i >= in_size:
         return -1
     return i
+
+
+def first_tap(o, k_size, pad, stride, dil, step):
+    """The first filter tap that reaches output index ``o``, or ``k_size`` if none.
+
+    Tap ``k`` reaches ``o`` when ``o + pad - k*dil`` is a multiple of
+    ``stride``. Those taps are ``k0, k0 + step, k0 + 2*step, ...`` with
+    ``step = stride // gcd(stride, dil)``, so only ``k < step`` need a test:
+    a kernel then visits just the taps of ``o``'s phase.
+
+    Examples
+    --------
+    >>> first_tap(3, 4, 0, 2, 1, 2), first_tap(2, 4, 0, 2, 1, 2), first_tap(1, 4, 0, 2, 2, 1)
+    (1, 0, 4)
+    """
+    for k in range(min(step, k_size)):
+        if (o + pad - k * dil) % stride == 0:
+            return k
+    return k_size

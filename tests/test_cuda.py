@@ -388,7 +388,7 @@ def test_cuda_kernels_compile_for_the_gpu():
         for dtype in ("float32", "float64", "int32", "int64", "complex64", "complex128"):
             for layout in "CA":
                 compile_ptx(cb._conv2d_transpose_nhwc.py_func,
-                            (arr(dtype, layout), arr(dtype, layout), arr(dtype)) + (types.int64,) * 7, cc=(8, 0))
+                            (arr(dtype, layout), arr(dtype, layout), arr(dtype)) + (types.int64,) * 9, cc=(8, 0))
         for kernel in (cb._copy, cb._nchw_to_nhwc, cb._nhwc_to_nchw):
             for src, dst in [("float16", "float32"), ("float32", "float16"), ("int32", "float64"),
                              ("int64", "complex128"), ("complex64", "complex64")]:

@@ -1,9 +1,10 @@
 """Backend ``"cuda"``: a ``@cuda.jit`` gather kernel, one thread per output element.
 
 Every output element is written by exactly one thread that sums its taps in a
-fixed order: no atomics, so results are identical run to run. The index math
-is :func:`numba_convt._geometry.input_coord`, the same function the CPU kernel
-compiles. This module is imported only when the backend is first used, so
+fixed order: no atomics, so results are identical run to run. It visits only
+the filter taps of its output's phase. The index math is
+:mod:`numba_convt._geometry`'s, compiled here as device functions (the CPU
+kernels compile the same ``input_coord``). This module is imported only when the backend is first used, so
 ``import numba_convt`` never imports ``numba.cuda``; it needs the ``cuda``
 extra (NVIDIA's ``numba-cuda``) and a GPU, or ``NUMBA_ENABLE_CUDASIM=1``.
 
@@ -13,10 +14,12 @@ device and returns a numba ``DeviceNDArray`` (``cupy.asarray(result)`` or
 ``torch.as_tensor(result, device="cuda")`` view it without a copy).
 """
 
+import math
+
 import numpy as np
 from numba import cuda
 
-from .._geometry import input_coord
+from .._geometry import first_tap, input_coord
 
 THREADS_PER_BLOCK = 256  # tests patch these two down to exercise the grid-stride loops
 MAX_BLOCKS = 65536
@@ -28,6 +31,7 @@ _DEVICE_DTYPES = tuple(
     np.dtype(t) for t in ("float16", "float32", "float64", "int32", "int64", "complex64", "complex128")
 )
 
+_first_tap = cuda.jit(device=True, inline="always")(first_tap)
 _input_coord = cuda.jit(device=True, inline="always")(input_coord)
 
 
@@ -40,7 +44,8 @@ def _unravel(i, d1, d2, d3):
 
 
 @cuda.jit
-def _conv2d_transpose_nhwc(x, filters, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups):
+def _conv2d_transpose_nhwc(x, filters, out, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups,
+                           step_h, step_w):
     """Gather-form transposed convolution, one output element per thread (grid-stride).
 
     Parameters
@@ -57,6 +62,9 @@ def _conv2d_transpose_nhwc(x, filters, out, stride_h, stride_w, dil_h, dil_w, pa
         Rows and columns cropped from the top and left of the full output.
     groups : int
         Group count ``G``; ``C_in`` and ``C_out`` are both multiples of it.
+    step_h, step_w : int
+        ``stride // gcd(stride, dilation)``: taps of one output phase are this
+        far apart (see :func:`numba_convt._geometry.first_tap`).
 
     See Also
     --------
@@ -71,11 +79,12 @@ def _conv2d_transpose_nhwc(x, filters, out, stride_h, stride_w, dil_h, dil_w, pa
         c0 = (co // group_out) * group_in
         cf = co % group_out
         acc = out.dtype.type(0)
-        for ky in range(k_h):
+        # Only the taps of this output's phase (no test on the others).
+        for ky in range(_first_tap(oy, k_h, pad_top, stride_h, dil_h, step_h), k_h, step_h):
             iy = _input_coord(oy, ky, pad_top, stride_h, dil_h, in_h)
             if iy < 0:
                 continue
-            for kx in range(k_w):
+            for kx in range(_first_tap(ox, k_w, pad_left, stride_w, dil_w, step_w), k_w, step_w):
                 ix = _input_coord(ox, kx, pad_left, stride_w, dil_w, in_w)
                 if ix < 0:
                     continue
@@ -122,6 +131,7 @@ def _conv(spec, x, filters, out, stream):
     _launch(
         _conv2d_transpose_nhwc, out.size, stream, x, filters, out, spec.stride_h, spec.stride_w,
         spec.dil_h, spec.dil_w, spec.pad_top, spec.pad_left, spec.groups,
+        spec.stride_h // math.gcd(spec.stride_h, spec.dil_h), spec.stride_w // math.gcd(spec.stride_w, spec.dil_w),
     )
 
 
