@@ -124,6 +124,22 @@ def _padding_kind(padding):
     return padding.upper() if isinstance(padding, str) else "EXPLICIT"
 
 
+def check_out(out, spec, c_contiguous, writeable, overlaps_inputs):
+    """Refuse an ``out`` that is not a C-contiguous, writeable array of the
+    result's exact shape and dtype, or that shares memory with the inputs
+    (host and device arrays answer the last three differently)."""
+    problems = [
+        (tuple(out.shape) != spec.output_shape, f"shape {spec.output_shape}, got {tuple(out.shape)}"),
+        (out.dtype != spec.dtype, f"dtype {spec.dtype}, got {out.dtype}"),
+        (not c_contiguous, "a C-contiguous array"),
+        (not writeable, "a writeable array"),
+        (overlaps_inputs, "memory not shared with input or filters"),
+    ]
+    for failed, expected in problems:
+        if failed:
+            raise ValueError(f"out must have {expected}")
+
+
 def legal_output_sizes(in_size, kernel, stride, dilation, padding, pad_before=0, pad_after=0):
     """The range of output sizes whose forward size is ``in_size`` (possibly empty).
 

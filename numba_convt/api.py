@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._normalize import normalize
+from ._normalize import check_out, normalize
 from ._registry import get_backend
 
 
@@ -173,18 +173,10 @@ def _as_array(value, what):
 
 
 def _check_out(out, spec, input, filters):
-    """``out`` must be a writeable C-contiguous array of the exact shape and dtype."""
+    """``out`` must be a writeable C-contiguous NumPy array of the exact shape and dtype."""
     if out is None:
         return
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    problems = [
-        (out.shape != spec.output_shape, f"shape {spec.output_shape}, got {out.shape}"),
-        (out.dtype != spec.dtype, f"dtype {spec.dtype}, got {out.dtype}"),
-        (not out.flags.c_contiguous, "a C-contiguous array"),
-        (not out.flags.writeable, "a writeable array"),
-        (np.shares_memory(out, input) or np.shares_memory(out, filters), "memory not shared with input or filters"),
-    ]
-    for failed, expected in problems:
-        if failed:
-            raise ValueError(f"out must have {expected}")
+    overlaps = np.shares_memory(out, input) or np.shares_memory(out, filters)
+    check_out(out, spec, out.flags.c_contiguous, out.flags.writeable, overlaps)

@@ -20,6 +20,7 @@ import numpy as np
 from numba import cuda
 
 from .._geometry import first_tap, input_coord
+from .._normalize import check_out
 
 THREADS_PER_BLOCK = 256  # tests patch these two down to exercise the grid-stride loops
 MAX_BLOCKS = 65536
@@ -225,17 +226,8 @@ def _to_compute(array, dtype, permute, stream):
 
 def _check_out(out, spec, input, filters):
     """A device ``out`` must be C-contiguous, of the exact shape and dtype, not aliasing."""
-    if out is None:
-        return
-    problems = [
-        (tuple(out.shape) != spec.output_shape, f"shape {spec.output_shape}, got {tuple(out.shape)}"),
-        (out.dtype != spec.dtype, f"dtype {spec.dtype}, got {out.dtype}"),
-        (not out.is_c_contiguous(), "a C-contiguous array"),
-        (_overlap(out, input) or _overlap(out, filters), "memory not shared with input or filters"),
-    ]
-    for failed, expected in problems:
-        if failed:
-            raise ValueError(f"out must have {expected}")
+    if out is not None:
+        check_out(out, spec, out.is_c_contiguous(), True, _overlap(out, input) or _overlap(out, filters))
 
 
 def _overlap(a, b):
