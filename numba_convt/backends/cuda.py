@@ -16,11 +16,10 @@ device and returns a numba ``DeviceNDArray`` (``cupy.asarray(result)`` or
 
 import math
 
-import numpy as np
 from numba import cuda
 
 from .._geometry import first_tap, input_coord
-from .._normalize import check_out
+from .._normalize import SUPPORTED_DTYPES, check_out
 
 THREADS_PER_BLOCK = 256  # tests patch these two down to exercise the grid-stride loops
 MAX_BLOCKS = 65536
@@ -28,9 +27,8 @@ UNAVAILABLE_HINT = (
     "it needs an NVIDIA GPU with its driver and NVIDIA's numba-cuda package "
     "(pip install 'numba-convt[cuda]'), or NUMBA_ENABLE_CUDASIM=1 for numba's CUDA simulator"
 )
-_DEVICE_DTYPES = tuple(
-    np.dtype(t) for t in ("float16", "float32", "float64", "int32", "int64", "complex64", "complex128")
-)
+# Every dtype the package supports, but bfloat16 (ml_dtypes has no device type).
+_DEVICE_DTYPES = tuple(dtype for dtype in SUPPORTED_DTYPES if dtype.name != "bfloat16")
 
 _first_tap = cuda.jit(device=True, inline="always")(first_tap)
 _input_coord = cuda.jit(device=True, inline="always")(input_coord)

@@ -8,8 +8,6 @@ product over all input pixels. It shares no index code with the compiled
 backends, so tests use it as an independent oracle.
 """
 
-import numpy as np
-
 
 def _landing(in_size, out_size, stride, offset):
     """Input indices ``i`` with ``0 <= i*stride + offset < out_size``, and where
