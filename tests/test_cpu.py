@@ -2,8 +2,11 @@
 
 Random configurations rarely reach every path of ``backends/cpu.py``: the
 three direct inner loops (picked by channel counts), the BLAS path with its
-two gathers, and Y computed in bands of input rows (only for large layers).
+two gathers, and its three ways to split the work into tasks (several
+images, one image, bands of rows: only for large layers).
 """
+
+import threading
 
 import numpy as np
 import pytest
@@ -20,7 +23,12 @@ PATHS = {
     "direct-grouped": ((1, 6, 6, 24), (3, 3, 4, 24), [1, 6, 6, 8], 1, [[0, 0], [1, 1], [2, 0], [0, 0]], 1, "float32"),
     "blas-out-channels": ((2, 9, 7, 32), (4, 3, 24, 32), [2, 18, 14, 24], [2, 2], "SAME", [1, 1], "float32"),
     "blas-pixels": ((3, 8, 10, 16), (5, 4, 3, 16), [3, 20, 25, 3], [2, 2], "VALID", [1, 2], "float64"),
-    "blas-pixel-shuffle": ((2, 6, 6, 16), (2, 3, 16, 16), [2, 12, 18, 16], [2, 3], "VALID", 1, "float32"),
+    "blas-pixel-shuffle": ((5, 6, 6, 16), (2, 3, 16, 16), [5, 12, 18, 16], [2, 3], "VALID", 1, "float32"),
+    "blas-cropped": ((2, 9, 7, 16), (3, 3, 16, 16), [2, 6, 12, 16], [1, 2], [[0, 0], [4, 3], [1, 5], [0, 0]], 2, "float32"),
+    "blas-empty-rows": ((1, 5, 16, 16), (1, 3, 16, 16), [1, 13, 18, 16], [3, 1], "VALID", 1, "float32"),
+    "blas-subpixel": ((2, 24, 24, 16), (4, 4, 8, 16), [2, 48, 48, 8], 2, "SAME", 1, "float32"),
+    "blas-subpixel-anisotropic": ((1, 30, 12, 16), (4, 8, 4, 16), [1, 59, 44, 4], [2, 4],
+                                  [[0, 0], [1, 2], [3, 5], [0, 0]], 1, "complex64"),
     "blas-complex": ((1, 8, 8, 16), (3, 3, 16, 16), [1, 8, 8, 16], 1, "SAME", [2, 2], "complex128"),
 }
 
@@ -36,19 +44,108 @@ def _case(name):
     return x.astype(dtype), f.astype(dtype), output_shape, strides, padding, "NHWC", dilations
 
 
-@pytest.mark.parametrize("y_bytes", [cpu._Y_BYTES, 1], ids=["whole", "row-bands"])
+# (_Y_BYTES, _MIN_TASKS) -> how the BLAS path splits its work
+SPLITS = {"images": (1 << 30, 1), "one-image": (1 << 30, 1 << 10), "bands": (1, 1), "rows": (1, 1 << 10)}
+
+
+@pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("name", PATHS)
-def test_each_path_matches_reference(name, y_bytes, monkeypatch):
+def test_each_path_matches_reference(name, split, monkeypatch):
+    y_bytes, min_tasks = SPLITS[split]
     monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
+    monkeypatch.setattr(cpu, "_MIN_TASKS", min_tasks)
     args = _case(name)
     spec = _spec(*args)
     assert cpu._use_blas(spec) == name.startswith("blas")
-    assert cpu._is_pixel_shuffle(spec) == name.endswith("shuffle")
+    assert cpu._is_subpixel(spec) == ("subpixel" in name)
+    split_of = cpu._subpixel_split if "subpixel" in name else cpu._tasks
+    images, band = split_of(spec, args[0].itemsize)
+    assert images > 1 or split != "images" or spec.batch == 1
+    rows = spec.out_h
+    if "subpixel" in name:  # bands of block rows
+        rows = (spec.out_h - 1 + spec.pad_top) // spec.stride_h + 1 - spec.pad_top // spec.stride_h
+    assert (band < rows) == (split in ("bands", "rows"))
+    expected = numba_convt.conv2d_transpose(*args, backend="numpy")
+    out = np.full_like(expected, 7)  # the kernels must write every element
+    numba_convt.conv2d_transpose(*args, backend="cpu", out=out)
+    assert_close(out, expected, args[0].dtype)
+
+
+@pytest.mark.parametrize("name", [name for name in PATHS if name.startswith("blas")])
+def test_without_numpys_openblas_the_direct_kernels_run(name, monkeypatch):
+    monkeypatch.setattr(cpu._blas, "gemm", lambda dtype: None)
+    args = _case(name)
+    assert not cpu._use_blas(_spec(*args))
     assert_close(
         numba_convt.conv2d_transpose(*args, backend="cpu"),
         numba_convt.conv2d_transpose(*args, backend="numpy"),
         args[0].dtype,
     )
+
+
+@pytest.mark.parametrize("name", ["blas-out-channels", "blas-pixels", "blas-cropped"])
+@pytest.mark.parametrize("y_bytes", [1, 1 << 12, 1 << 14, 1 << 16])
+def test_bands_bound_y_and_recompute(name, y_bytes, monkeypatch):
+    """A band's Y holds at most max(_Y_BYTES, 5 * overlap + 1 rows), and bands
+    are at least 4x as tall as the input rows neighbours share."""
+    monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
+    spec = _spec(*_case(name))
+    _, band_h = cpu._tasks(spec, 8)
+    y_row = spec.in_w * spec.k_h * spec.k_w * spec.out_c * 8
+    overlap = (spec.k_h - 1) * spec.dil_h // spec.stride_h
+    for o0 in range(0, spec.out_h, band_h):  # the input rows each band reaches, brute force
+        rows = {(oy + spec.pad_top - ky * spec.dil_h) // spec.stride_h
+                for oy in range(o0, min(spec.out_h, o0 + band_h)) for ky in range(spec.k_h)
+                if (oy + spec.pad_top - ky * spec.dil_h) % spec.stride_h == 0}
+        rows = {iy for iy in rows if 0 <= iy < spec.in_h}
+        assert len(rows) * y_row <= max(y_bytes, (5 * overlap + 1) * y_row)
+    assert band_h >= min(4 * overlap * spec.stride_h, -(-spec.out_h // 2))
+
+
+needs_openblas = pytest.mark.skipif(cpu._blas._library() is None, reason="NumPy without its own OpenBLAS")
+
+
+def _openblas_threads():
+    library, prefix, suffix = cpu._blas._library()
+    return getattr(library, f"{prefix}openblas_get_num_threads{suffix}")()
+
+
+@needs_openblas
+def test_blas_path_runs_openblas_single_threaded(monkeypatch):
+    seen = []
+
+    class Recording(cpu._blas.single_threaded):
+        def __enter__(self):
+            super().__enter__()
+            seen.append(_openblas_threads())
+
+    monkeypatch.setattr(cpu._blas, "single_threaded", Recording)
+    numba_convt.conv2d_transpose(*_case("blas-out-channels"), backend="cpu")
+    assert seen == [1]
+
+
+@needs_openblas
+def test_openblas_thread_count_restored_after_concurrent_calls():
+    get = _openblas_threads
+    before = get()
+    args = _case("blas-out-channels")
+    expected = numba_convt.conv2d_transpose(*args, backend="numpy")
+    results, seen = [], []
+
+    def call():
+        for _ in range(5):
+            results.append(numba_convt.conv2d_transpose(*args, backend="cpu"))
+            seen.append(get())
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert get() == before
+    assert len(results) == 20
+    for result in results:
+        assert_close(result, expected, args[0].dtype)
 
 
 def _spec(x, f, *rest):

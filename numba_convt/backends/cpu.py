@@ -9,14 +9,15 @@ an inserted zero, accumulates a row in a small buffer, and writes each output
 element from one thread in a fixed order of summation: results are bitwise
 identical for any thread count.
 
-Float and complex layers with at least 16 input channels multiply bands of
-input rows by all taps at once with NumPy's BLAS, ``Y = x @ W`` (``W`` is
-``[C_in, KH*KW*C_out]``), and gather ``Y`` into the output with the same phase
-loops. NumPy's ``matmul`` is called from Python, outside any ``prange``:
-``np.dot`` inside Numba would need SciPy. BLAS threads split rows and
-columns of ``Y``, never its sums, so they are deterministic too. The gathers
-run serially: a Numba thread pool alternating with BLAS's still-spinning one
-on 2 cores cost 10-50x (measured). Everything else runs direct loops.
+Float and complex layers with at least 16 input channels use BLAS: each
+task (several whole images, or a band of output rows of one) computes
+``Y = x @ W`` for the input rows that reach it with one GEMM (``W`` is
+``[KH*KW*C_out, C_in]``, the filters as given) and gathers ``Y`` into its
+output rows with the same phase loops. The GEMM is NumPy's own OpenBLAS,
+called from inside the ``prange`` on the task's thread (see ``_blas``), so
+GEMM and gather share the cores and the cache; how work is split depends on
+the shapes only, so these results are deterministic too. Everything else
+runs direct loops.
 """
 
 import types
@@ -25,6 +26,8 @@ import numba
 import numpy as np
 
 from .._geometry import input_coord
+from . import _blas
+from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
 
 # The JIT options, in one place. ``fastmath`` is limited to "contract" (fused
 # multiply-add) and "reassoc" (lets LLVM vectorize the dot product of _F_CI):
@@ -33,9 +36,10 @@ from .._geometry import input_coord
 _FLAGS = dict(cache=True, nogil=True, fastmath={"contract", "reassoc"}, error_model="numpy", boundscheck=False)
 _F_CO, _F_CI, _F_PIX = 0, 1, 2  # inner loop over output channels, input channels, pixels
 _SERIAL_WORK = 1 << 17  # multiply-adds below which thread start-up costs more than it buys
-# Bound on Y, ~L2. Over 10% of some outputs, on purpose: dcgan_rgb took 0.47 ms
-# with Y for all 8 images (1.5 MB) against 0.58 ms one image (196 kB) at a time.
+# Bound on a task's Y, ~L2: larger GEMMs run faster (M=64 rows: 108 GFLOP/s,
+# 512: 170, one core) until Y spills out of L2.
 _Y_BYTES = 1 << 21
+_MIN_TASKS = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's cores, whatever set_num_threads says
 _input_coord = numba.njit(inline="always", **_FLAGS)(input_coord)
 
 
@@ -115,40 +119,20 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                             ov[g * cog + co] = ab[co]
 
 
-@numba.njit(inline="always", **_FLAGS)
-def _row_span(oy, k_h, pt, sh, dh, in_h, r0, r1):
-    """Whether ``Y`` rows ``r0:r1`` touch output row ``oy``, and whether they
-    are its first contributions (else the gather adds to what is there).
-    Rows nothing touches are zeroed with the first band."""
-    lo, hi = in_h, -1
-    for ky in range(k_h):
-        iy = _input_coord(oy, ky, pt, sh, dh, in_h)
-        if iy >= 0:
-            lo, hi = min(lo, iy), max(hi, iy)
-    if hi < 0:
-        return r0 == 0, True
-    return lo < r1 and hi >= r0, lo >= r0
-
-
-def _gather_co(y, out, n, r0, in_h, sh, sw, dh, dw, pt, pl):
-    """Add ``y[iy - r0, ix, ky, kx, co] = x[n, iy, ix] @ filters[ky, kx].T`` into ``out[n]``."""
-    rows, in_w, k_h, k_w, cout = y.shape
-    _, out_h, out_w, _ = out.shape
-    acc = np.empty(((out_w + sw - 1) // sw, cout), out.dtype)
-    for oy in range(out_h):
-        touched, fresh = _row_span(oy, k_h, pt, sh, dh, in_h, r0, r0 + rows)
-        if not touched:
-            continue
-        orow = out[n, oy]
+def _gather_co(y, out_n, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
+    """Output rows ``o0:o1`` of one image from ``y[iy - i0, ix, ky, kx, co]
+    = x[n, iy, ix] @ filters[ky, kx].T``, which holds every input row they need."""
+    _, in_w, k_h, k_w, cout = y.shape
+    out_w = out_n.shape[1]
+    acc = np.empty(((out_w + sw - 1) // sw, cout), out_n.dtype)
+    for oy in range(o0, o1):
+        orow = out_n[oy]
         for ox0 in range(min(sw, out_w)):
             nb = (out_w - ox0 + sw - 1) // sw
-            for b in range(nb):
-                ab, ov = acc[b], orow[ox0 + sw * b]
-                for co in range(cout):
-                    ab[co] = 0 if fresh else ov[co]
+            acc[:nb] = 0
             for ky in range(k_h):
-                iy = _input_coord(oy, ky, pt, sh, dh, in_h) - r0
-                if iy < 0 or iy >= rows:
+                iy = _input_coord(oy, ky, pt, sh, dh, in_h)
+                if iy < 0:
                     continue
                 for kx in range(k_w):
                     tx = ox0 + pl - kx * dw
@@ -156,7 +140,7 @@ def _gather_co(y, out, n, r0, in_h, sh, sw, dh, dw, pt, pl):
                     if c * sw != tx:
                         continue
                     for b in range(max(0, -c), min(nb, in_w - c)):
-                        yv, ab = y[iy, b + c, ky, kx], acc[b]
+                        yv, ab = y[iy - i0, b + c, ky, kx], acc[b]
                         for co in range(cout):
                             ab[co] += yv[co]
             for b in range(nb):
@@ -165,33 +149,25 @@ def _gather_co(y, out, n, r0, in_h, sh, sw, dh, dw, pt, pl):
                     ov[co] = ab[co]
 
 
-def _gather_pix(yt, i, out, n, r0, in_h, sh, sw, dh, dw, pt, pl):
-    """As :func:`_gather_co` from ``yt[ky, kx, co, i, iy - r0, ix]``: pixels
+def _gather_pix(yt, i, out_n, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
+    """As :func:`_gather_co` from ``yt[ky, kx, co, i, iy - i0, ix]``: pixels
     contiguous, so the adds vectorize over pixels when ``C_out`` is small."""
-    k_h, k_w, cout, _, rows, in_w = yt.shape
-    _, out_h, out_w, _ = out.shape
-    nbmax = (out_w + sw - 1) // sw
-    acc = np.empty((sw, cout, nbmax), out.dtype)
-    for oy in range(out_h):
-        touched, fresh = _row_span(oy, k_h, pt, sh, dh, in_h, r0, r0 + rows)
-        if not touched:
-            continue
-        orow = out[n, oy]
-        for ox0 in range(min(sw, out_w)):
-            for co in range(cout):
-                a_ = acc[ox0, co]
-                for b in range((out_w - ox0 + sw - 1) // sw):
-                    a_[b] = 0 if fresh else orow[ox0 + sw * b, co]
+    k_h, k_w, cout, _, _, in_w = yt.shape
+    out_w = out_n.shape[1]
+    acc = np.empty((sw, cout, (out_w + sw - 1) // sw), out_n.dtype)
+    for oy in range(o0, o1):
+        orow = out_n[oy]
+        acc[:] = 0
         for ky in range(k_h):
-            iy = _input_coord(oy, ky, pt, sh, dh, in_h) - r0
-            if iy < 0 or iy >= rows:
+            iy = _input_coord(oy, ky, pt, sh, dh, in_h)
+            if iy < 0:
                 continue
             for kx in range(k_w):
                 ox0 = (kx * dw - pl) % sw
                 c = (ox0 + pl - kx * dw) // sw
                 b0, b1 = max(0, -c), min((out_w - ox0 + sw - 1) // sw, in_w - c)
                 for co in range(cout):
-                    ys, ac = yt[ky, kx, co, i, iy, b0 + c:b1 + c], acc[ox0, co, b0:b1]
+                    ys, ac = yt[ky, kx, co, i, iy - i0, b0 + c:b1 + c], acc[ox0, co, b0:b1]
                     for j in range(b1 - b0):
                         ac[j] += ys[j]
         for ox0 in range(min(sw, out_w)):
@@ -199,6 +175,105 @@ def _gather_pix(yt, i, out, n, r0, in_h, sh, sw, dh, dw, pt, pl):
                 a_ = acc[ox0, co]
                 for b in range((out_w - ox0 + sw - 1) // sw):
                     orow[ox0 + sw * b, co] = a_[b]
+
+
+_gather_co_kernel = numba.njit(**_FLAGS)(_gather_co)
+_gather_pix_kernel = numba.njit(**_FLAGS)(_gather_pix)
+
+
+@numba.njit(inline="always", **_FLAGS)
+def _task_count(batch, images, rows, band):
+    """Tasks of ``images`` whole images, or of ``band`` of the ``rows`` of one."""
+    return (batch + images - 1) // images * ((rows + band - 1) // band)
+
+
+@numba.njit(inline="always", **_FLAGS)
+def _task_span(task, batch, images, rows, band):
+    """Images ``n0:n0 + m`` and rows ``r0:r1`` of task number ``task``."""
+    bands = (rows + band - 1) // band
+    group = task // bands
+    n0, r0 = group * images, (task - group * bands) * band
+    return n0, min(images, batch - n0), r0, min(rows, r0 + band)
+
+
+def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, sh, sw, dh, dw, pt, pl):
+    """Each task takes ``images`` whole images, or ``band_h`` output rows of one
+    image: one GEMM on the task's own thread gives ``Y`` for the input rows
+    that reach them, then the gather. Bands share a few input rows, computed by both."""
+    batch, in_h, in_w, in_c = x.shape
+    k_h, k_w, cout, _ = w.shape
+    out_h = out.shape[1]
+    cols = k_h * k_w * cout
+    for task in numba.prange(_task_count(batch, images, out_h, band_h)):
+        n0, m, o0, o1 = _task_span(task, batch, images, out_h, band_h)
+        i0, i1 = 0, in_h
+        if band_h < out_h:  # only the input rows that reach o0:o1
+            i0 = max(0, -(((k_h - 1) * dh - pt - o0) // sh))  # ceil((o0 + pt - (k_h-1)*dh) / sh)
+            i1 = min(in_h, (o1 - 1 + pt) // sh + 1)
+            if i1 <= i0:  # rows no input reaches (o0 >= o1 included)
+                out[n0, o0:o1] = 0
+                continue
+        pixels = m * (i1 - i0) * in_w
+        y = np.empty(pixels * cols, out.dtype)
+        if pixels_last:
+            gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, cols, pixels, in_c, alpha, w.ctypes.data, in_c,
+                 x[n0, i0].ctypes.data, in_c, beta, y.ctypes.data, pixels)
+            yt = y.reshape(k_h, k_w, cout, m, i1 - i0, in_w)
+            for i in range(m):
+                _gather_pix_kernel(yt, i, out[n0 + i], o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
+        else:
+            gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, pixels, cols, in_c, alpha, x[n0, i0].ctypes.data, in_c,
+                 w.ctypes.data, in_c, beta, y.ctypes.data, cols)
+            y6 = y.reshape(m, i1 - i0, in_w, k_h, k_w, cout)
+            for i in range(m):
+                _gather_co_kernel(y6[i], out[n0 + i], o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
+
+
+def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, sh, sw, dh, dw, pt, pl):
+    """Sub-pixel form, for filters whose taps split evenly over the phases
+    (see :func:`_is_subpixel`). Output pixel ``(q*sh + r - pt, qx*sw + rx - pl)``
+    is row ``(q, qx)``, column ``(r, rx, co)`` of ``A @ wp.T``, where row
+    ``(q, qx)`` of ``A`` holds ``x[q - t*dh, qx - tx*dw]`` for each tap
+    ``(t, tx)`` and ``wp[(r, rx, co), (t, tx, ci)] = filters[r + sh*t, rx + sw*tx, co, ci]``.
+    So one GEMM per task sums every tap, and its result is copied out."""
+    batch, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, cout = out.shape
+    q0, qx0 = pt // sh, pl // sw
+    bh, bw = (out_h - 1 + pt) // sh + 1 - q0, (out_w - 1 + pl) // sw + 1 - qx0
+    depth, width = th * tw * in_c, sh * sw * cout
+    for task in numba.prange(_task_count(batch, images, bh, band_q)):
+        n0, m, b0, b1 = _task_span(task, batch, images, bh, band_q)
+        rows = m * (b1 - b0) * bw
+        a = np.empty((rows, th, tw, in_c), out.dtype)
+        c = np.empty((rows, sh, sw, cout), out.dtype)
+        for row in range(rows):
+            block = row // bw
+            n, q, qx = n0 + block // (b1 - b0), q0 + b0 + block % (b1 - b0), qx0 + row % bw
+            for t in range(th):
+                iy = q - t * dh
+                for tx in range(tw):
+                    ix, at = qx - tx * dw, a[row, t, tx]
+                    if 0 <= iy < in_h and 0 <= ix < in_w:
+                        xv = x[n, iy, ix]
+                        for ci in range(in_c):
+                            at[ci] = xv[ci]
+                    else:
+                        at[:] = 0
+        gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, rows, width, depth, alpha, a.ctypes.data, depth,
+             wp.ctypes.data, depth, beta, c.ctypes.data, width)
+        for row in range(rows):
+            block = row // bw
+            n, q, qx = n0 + block // (b1 - b0), q0 + b0 + block % (b1 - b0), qx0 + row % bw
+            for r in range(sh):
+                oy = q * sh + r - pt
+                if oy < 0 or oy >= out_h:
+                    continue
+                for rx in range(sw):
+                    ox = qx * sw + rx - pl
+                    if 0 <= ox < out_w:
+                        ov, cv = out[n, oy, ox], c[row, r, rx]
+                        for co in range(cout):
+                            ov[co] = cv[co]
 
 
 def _compiled(function, name, **options):
@@ -212,57 +287,89 @@ def _compiled(function, name, **options):
 
 _direct_parallel = _compiled(_direct, "_direct_parallel", parallel=True)
 _direct_serial = _compiled(_direct, "_direct_serial")
-_gather_co_kernel = numba.njit(**_FLAGS)(_gather_co)
-_gather_pix_kernel = numba.njit(**_FLAGS)(_gather_pix)
+_blas_parallel = _compiled(_blas_tasks, "_blas_parallel", parallel=True)
+_blas_serial = _compiled(_blas_tasks, "_blas_serial")
+_subpixel_parallel = _compiled(_subpixel_tasks, "_subpixel_parallel", parallel=True)
+_subpixel_serial = _compiled(_subpixel_tasks, "_subpixel_serial")
 
 
 def _use_blas(spec):
     """Cost model: BLAS pays when a ``C_in``-deep product per value of ``Y``
     beats the extra pass over ``Y`` (``KH*KW*C_out`` values per input pixel)."""
-    blas = spec.compute_dtype.kind in "fc"
-    return blas and spec.groups == 1 and spec.in_c >= 16 and spec.batch * spec.in_h * spec.in_w >= 64
-
-
-def _is_pixel_shuffle(spec):
-    """Kernel == stride, no padding, no overlap: each output pixel is exactly one tap."""
     return (
-        (spec.k_h, spec.k_w, spec.dil_h, spec.dil_w, spec.pad_top, spec.pad_left)
-        == (spec.stride_h, spec.stride_w, 1, 1, 0, 0)
-        and (spec.out_h, spec.out_w) == (spec.in_h * spec.stride_h, spec.in_w * spec.stride_w)
+        _blas.gemm(spec.compute_dtype) is not None
+        and spec.groups == 1 and spec.in_c >= 16 and spec.batch * spec.in_h * spec.in_w >= 64
     )
 
 
+def _tasks(spec, itemsize):
+    """(images, band_h): each task takes ``images`` whole images, or a band of
+    ``band_h`` output rows of one image, as large as keeps its ``Y`` within
+    ``_Y_BYTES`` while giving at least ``_MIN_TASKS`` tasks. A band owns at
+    least 4x the input rows it shares with the next (recomputing at most a
+    quarter), so ``Y`` may reach ``5 * overlap + 1`` rows. Fixed by the
+    shapes and the machine: results do not depend on the thread count."""
+    y_row = spec.in_w * spec.k_h * spec.k_w * spec.out_c * itemsize
+    if spec.in_h * y_row <= _Y_BYTES:
+        return max(1, min(_Y_BYTES // (spec.in_h * y_row), -(-spec.batch // _MIN_TASKS))), spec.out_h
+    overlap = (spec.k_h - 1) * spec.dil_h // spec.stride_h
+    own = max(_Y_BYTES // y_row - overlap - 1, 4 * overlap, 1)
+    bands = max(2, -(-_MIN_TASKS // spec.batch))
+    return 1, max(1, min(own * spec.stride_h, -(-spec.out_h // bands)))
+
+
+def _is_subpixel(spec):
+    """Cost model for the sub-pixel form: every output phase meets the same
+    taps, more than one (kernel a multiple of a stride > 1, dilation 1), and
+    edge blocks add at most 10% of work. It then beats ``Y`` and its gather
+    (fcn_up8: 2.7 against 5.8 ms, one core), but not where edge blocks add
+    more (dcgan_g2, +27%: 4.8 against 3.4 ms) nor at stride 1 (s1_k3: 5.3
+    against 4.4 ms: copying taps into ``A`` costs more than the gather)."""
+    blocks = pixels = 1
+    for k, s, d, out, pad, size in ((spec.k_h, spec.stride_h, spec.dil_h, spec.out_h, spec.pad_top, spec.in_h),
+                                    (spec.k_w, spec.stride_w, spec.dil_w, spec.out_w, spec.pad_left, spec.in_w)):
+        if s == 1 or k % s or k == s or d != 1:
+            return False
+        blocks *= (out - 1 + pad) // s + 1 - pad // s
+        pixels *= size
+    return spec.stride_h * spec.stride_w * spec.out_c >= 16 and blocks <= 1.1 * pixels
+
+
+def _subpixel_split(spec, itemsize):
+    """(images, band_q) for :func:`_subpixel_tasks`: whole images per task, or
+    bands of ``band_q`` block rows, keeping ``A`` and ``C`` within ``_Y_BYTES``
+    and giving at least ``_MIN_TASKS`` tasks."""
+    blocks_h = (spec.out_h - 1 + spec.pad_top) // spec.stride_h + 1 - spec.pad_top // spec.stride_h
+    blocks_w = (spec.out_w - 1 + spec.pad_left) // spec.stride_w + 1 - spec.pad_left // spec.stride_w
+    row = blocks_w * (spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w) * spec.in_c
+                      + spec.stride_h * spec.stride_w * spec.out_c) * itemsize
+    if blocks_h * row <= _Y_BYTES:
+        return max(1, min(_Y_BYTES // (blocks_h * row), -(-spec.batch // _MIN_TASKS))), blocks_h
+    bands = max(2, -(-_MIN_TASKS // spec.batch))
+    return 1, max(1, min(_Y_BYTES // row, -(-blocks_h // bands)))
+
+
 def _run_blas(spec, x, filters, out, args):
-    """``Y`` for bands of input rows (several whole images when they fit in
-    ``_Y_BYTES``), each gathered into ``out`` before the next is computed."""
-    batch, in_h, in_w, in_c = x.shape
-    cols = spec.k_h * spec.k_w * spec.out_c
-    w = filters.reshape(cols, in_c)  # [KH*KW*C_out, C_in]
-    rows = max(1, min(in_h, _Y_BYTES // (in_w * cols * out.itemsize)))
-    images = max(1, min(batch, _Y_BYTES // (in_h * in_w * cols * out.itemsize)))
-    buffer = np.empty(images * rows * in_w * cols, out.dtype)
-    pixels_last = spec.out_c < 16  # few channels: vectorize the gather over pixels
-    shuffle = not pixels_last and _is_pixel_shuffle(spec)
-    if shuffle:  # out as [N, H_in, stride_h, W_in, stride_w * C_out] tiles
-        tiles = out.reshape(batch, in_h, spec.stride_h, in_w, spec.stride_w * spec.out_c)
-    for n0 in range(0, batch, images):
-        m = min(images, batch - n0)
-        for r0 in range(0, in_h, rows):
-            xs = x[n0:n0 + m, r0:r0 + rows]
-            shape = xs.shape[:3]
-            xs = xs.reshape(-1, in_c)  # a view: whole images, or rows of one image
-            y = buffer[:xs.shape[0] * cols]
-            if pixels_last:
-                y = np.matmul(w, xs.T, out=y.reshape(cols, -1)).reshape(spec.k_h, spec.k_w, spec.out_c, *shape)
-                for i in range(m):
-                    _gather_pix_kernel(y, i, out, n0 + i, r0, in_h, *args)
-            else:
-                y = np.matmul(xs, w.T, out=y.reshape(-1, cols)).reshape(*shape, spec.k_h, spec.k_w, spec.out_c)
-                if shuffle:  # Y is the output, reordered: 1.26 ms instead of 1.64 on unet_up2
-                    tiles[n0:n0 + m, r0:r0 + rows] = y.reshape(*shape, *tiles.shape[2::2]).swapaxes(2, 3)
-                    continue
-                for i in range(m):
-                    _gather_co_kernel(y[i], out, n0 + i, r0, in_h, *args)
+    """``Y = x @ W`` band by band, ``W`` being ``[KH*KW*C_out, C_in]``: the filters as given."""
+    gemm = _blas.gemm(spec.compute_dtype)
+    if spec.compute_dtype.kind == "c":  # complex gemm takes alpha and beta by address
+        one, zero = np.ones(1, spec.compute_dtype), np.zeros(1, spec.compute_dtype)
+        alpha, beta = one.ctypes.data, zero.ctypes.data
+    else:
+        alpha, beta = 1.0, 0.0
+    work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
+    serial = work < _SERIAL_WORK
+    if _is_subpixel(spec):
+        th, tw = spec.k_h // spec.stride_h, spec.k_w // spec.stride_w
+        wp = filters.reshape(th, spec.stride_h, tw, spec.stride_w, spec.out_c, spec.in_c)
+        wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
+        kernel, tasks = (_subpixel_serial if serial else _subpixel_parallel), _subpixel_split(spec, out.itemsize)
+        with _blas.single_threaded():
+            kernel(x, wp, out, gemm, alpha, beta, *tasks, th, tw, *args)
+        return
+    kernel = _blas_serial if serial else _blas_parallel
+    with _blas.single_threaded():
+        kernel(x, filters, out, gemm, alpha, beta, *_tasks(spec, out.itemsize), spec.out_c < 16, *args)
 
 
 def run(spec, x, filters, out):

@@ -1,0 +1,94 @@
+"""NumPy's own OpenBLAS, for the ``"cpu"`` backend's Numba kernels.
+
+Numba's ``np.dot`` needs SciPy, and a GEMM called from Python (NumPy's
+``matmul``) cannot run inside a ``prange``. NumPy's PyPI wheels ship OpenBLAS
+with CBLAS entry points, so the kernels take its ``gemm`` as a ctypes function
+and call it from every Numba thread, on that thread's own band of rows, while
+:func:`single_threaded` keeps OpenBLAS from adding threads of its own
+(oversubscribed, they cost 10-50x on 2 cores: measured). Without such a
+library (NumPy from conda, or built against MKL), :func:`gemm` returns None
+and the backend uses its direct kernels.
+"""
+
+import ctypes
+import functools
+import glob
+import os
+import threading
+
+import numpy as np
+
+# (library file patterns relative to the numpy package, symbol prefix, suffix):
+# NumPy >= 2 wheels ship scipy-openblas64, NumPy 1.2x wheels openblas64_.
+_LIBRARIES = (
+    (("../numpy.libs/libscipy_openblas64_*", ".dylibs/libscipy_openblas64_*"), "scipy_", "64_"),
+    (("../numpy.libs/libopenblas64_*", ".dylibs/libopenblas64_*"), "", "64_"),
+)
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enums
+_LETTERS = {"float32": "s", "float64": "d", "complex64": "c", "complex128": "z"}
+
+
+@functools.cache
+def _library():
+    """(CDLL, prefix, suffix) of NumPy's OpenBLAS, or None."""
+    here = os.path.dirname(np.__file__)
+    for patterns, prefix, suffix in _LIBRARIES:
+        for path in (p for pattern in patterns for p in sorted(glob.glob(os.path.join(here, pattern)))):
+            try:
+                library = ctypes.CDLL(path)
+                getattr(library, f"{prefix}openblas_set_num_threads{suffix}")
+                return library, prefix, suffix
+            except (OSError, AttributeError):
+                continue
+    return None
+
+
+@functools.cache
+def gemm(dtype):
+    """``cblas_?gemm`` for ``dtype`` (ILP64), or None: ``(layout, trans_a,
+    trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)`` with pointers as
+    integers; ``alpha`` and ``beta`` by value, or by address for complex."""
+    found, letter = _library(), _LETTERS.get(np.dtype(dtype).name)
+    if found is None or letter is None:
+        return None
+    library, prefix, suffix = found
+    function = getattr(library, f"{prefix}cblas_{letter}gemm{suffix}", None)
+    if function is None:
+        return None
+    i, p = ctypes.c_int, ctypes.c_int64
+    scalar = {"s": ctypes.c_float, "d": ctypes.c_double}.get(letter, ctypes.c_void_p)
+    pointer = ctypes.c_void_p
+    function.argtypes = [i, i, i, p, p, p, scalar, pointer, p, pointer, p, scalar, pointer, p]
+    function.restype = None
+    return function
+
+
+_lock = threading.Lock()
+_users = 0
+_saved = None
+
+
+class single_threaded:
+    """Context: OpenBLAS runs each call on its caller's thread only.
+
+    OpenBLAS's thread count is process-wide, so concurrent users share one
+    count: the first sets 1 and the last restores what it found.
+    """
+
+    def __enter__(self):
+        global _users, _saved
+        library, prefix, suffix = _library()
+        with _lock:
+            if _users == 0:
+                _saved = getattr(library, f"{prefix}openblas_get_num_threads{suffix}")()
+                getattr(library, f"{prefix}openblas_set_num_threads{suffix}")(1)
+            _users += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _users
+        library, prefix, suffix = _library()
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                getattr(library, f"{prefix}openblas_set_num_threads{suffix}")(_saved)
