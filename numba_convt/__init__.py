@@ -1,13 +1,44 @@
 """TensorFlow's ``tf.nn.conv2d_transpose`` on NumPy arrays, compiled with Numba.
 
-Public API: :func:`conv2d_transpose`, the backend registry
-(:func:`available_backends`, :func:`get_backend`, :func:`register_backend`)
-and :class:`Spec`, the normalized arguments a backend receives.
+Same arguments, same size rules, same numbers as TensorFlow 2.21, with only
+``numpy`` and ``numba`` as dependencies; plus NCHW, groups and more dtypes on
+every backend, ``out=``, and a choice of backends.
+
+Public API
+----------
+conv2d_transpose
+    The operation (``help(numba_convt.conv2d_transpose)``).
+warmup
+    Compile the kernels ahead of the first call.
+conv2d_transpose_output_shape, conv2d_transpose_output_sizes
+    The output shape Keras/JAX/PyTorch pick, or every one TensorFlow accepts.
+available_backends, get_backend, register_backend
+    The backend registry: ``"cpu"`` (the default), ``"numpy"`` (the
+    reference), ``"cuda"`` where it can run, and your own.
+Spec
+    The normalized arguments a backend receives.
+
+``python -m numba_convt`` checks the backends against the reference and
+times a few layers (``python -m numba_convt --help``). The ``"cpu"`` backend
+follows Numba's thread count (``numba.set_num_threads``) with bitwise
+identical results for any count.
+
+Examples
+--------
+>>> import numpy as np
+>>> import numba_convt
+>>> x = np.ones((1, 2, 2, 3), np.float32)                # NHWC
+>>> f = np.ones((2, 2, 4, 3), np.float32)                # [KH, KW, C_out, C_in]
+>>> numba_convt.conv2d_transpose(x, f, [1, 4, 4, 4], strides=2).shape
+(1, 4, 4, 4)
 """
 
 from ._normalize import Spec
 from ._registry import available_backends, get_backend, register_backend
+from ._warmup import warmup
 from .api import conv2d_transpose
+from .shapes import conv2d_transpose_output_shape, conv2d_transpose_output_sizes
 
-__all__ = ["Spec", "available_backends", "conv2d_transpose", "get_backend", "register_backend"]
+__all__ = ["Spec", "available_backends", "conv2d_transpose", "conv2d_transpose_output_shape",
+           "conv2d_transpose_output_sizes", "get_backend", "register_backend", "warmup"]
 __version__ = "0.1.0"

@@ -1,16 +1,18 @@
-"""``python -m numba_convt``: check every backend against the reference, then time.
+"""``python -m numba_convt``: check the backends against the reference, then time a few layers.
 
-Each available backend is compared with the ``"numpy"`` reference on a few
-configurations covering the argument forms; then the default backend is timed
-on a few typical layers. Exit status 1 if any check fails.
+See ``python -m numba_convt --help``. Exit status 0 when every check passes,
+1 when one fails, 2 for bad options.
 """
 
+import argparse
 import sys
 import time
 
 import numpy as np
 
 import numba_convt
+from numba_convt._normalize import SUPPORTED_DTYPES
+from numba_convt._warmup import resolve_backends, resolve_dtypes
 
 # (name, input shape, filters shape, output_shape, strides, padding, data_format, dilations)
 CHECKS = [
@@ -20,37 +22,102 @@ CHECKS = [
     ("dilated-grouped", (2, 7, 6, 6), (3, 3, 2, 6), [2, 7, 6, 6], 1, "SAME", "NHWC", 2),
     ("len2-output", (3, 4, 4, 5), (2, 2, 3, 5), [8, 8], [1, 2, 2, 1], "VALID", "NHWC", None),
 ]
-DTYPES = {"float32": 2e-5, "float64": 1e-12, "int32": 0}
+# Largest error accepted, relative to the largest expected magnitude: summation
+# order in the accumulating dtype, or one rounding of a float16/bfloat16 result.
+TOLERANCES = {
+    "float16": 2e-3, "bfloat16": 2e-2, "float32": 2e-5, "complex64": 2e-5,
+    "float64": 1e-12, "complex128": 1e-12, "int32": 0, "int64": 0,
+}
+DEFAULT_DTYPES = "float32,float64,int32"
 # (name, input shape, filters shape, output_shape, strides, padding)
 TIMINGS = [
     ("dcgan_g3", (8, 16, 16, 128), (4, 4, 64, 128), [8, 32, 32, 64], 2, "SAME"),
     ("unet_up2", (4, 32, 32, 128), (2, 2, 64, 128), [4, 64, 64, 64], 2, "VALID"),
     ("img_1ch", (1, 512, 512, 1), (5, 5, 1, 1), [1, 1024, 1024, 1], 2, "SAME"),
 ]
+REPEAT = 5
 
 
-def check(backend, rng):
-    """Compare ``backend`` with the reference; return the number of failures."""
+def parse_args(argv):
+    """The options, validated: argparse exits with status 2 on a bad one."""
+    parser = argparse.ArgumentParser(
+        prog="python -m numba_convt",
+        description=(
+            "Check numba_convt's backends against the 'numpy' reference on configurations "
+            "covering every argument form (SAME/VALID/explicit padding, NHWC/NCHW, strides, "
+            "dilations, groups, 4- and 2-value output_shape) in each dtype, then time "
+            f"{len(TIMINGS)} typical layers ({', '.join(t[0] for t in TIMINGS)}). "
+            "Exit status 1 if a check fails."
+        ),
+        epilog="example: python -m numba_convt --backend cpu --dtype float64 --no-timings",
+    )
+    parser.add_argument(
+        "--backend", action="append", metavar="NAME[,NAME...]",
+        help="backends to check and time (repeatable); default: check every available one "
+        f"({', '.join(numba_convt.available_backends())}) and time 'auto' "
+        f"({numba_convt.get_backend('auto').name!r})",
+    )
+    parser.add_argument(
+        "--dtype", action="append", metavar="NAME[,NAME...]",
+        help=f"dtypes to check (repeatable; default {DEFAULT_DTYPES}); accepted: "
+        f"{', '.join(str(d) for d in SUPPORTED_DTYPES)}. Timings use the first float dtype "
+        "given (else the first)",
+    )
+    parser.add_argument("--no-timings", action="store_true", help="run the checks only")
+    args = parser.parse_args(argv)
+    try:
+        chosen = resolve_backends(_split(args.backend)) if args.backend else None
+        args.backends = chosen or numba_convt.available_backends()
+        args.timed = chosen or resolve_backends(None)
+    except (ValueError, TypeError) as error:
+        parser.error(f"--backend: {error}")
+    try:
+        args.dtypes = resolve_dtypes(_split(args.dtype or [DEFAULT_DTYPES]), "--dtype")
+    except TypeError as error:
+        parser.error(str(error))
+    return args
+
+
+def _split(values):
+    """Repeated options of comma-separated names -> one list of names."""
+    return [name.strip() for value in values for name in value.split(",")]
+
+
+def check(backend, dtypes, rng):
+    """Compare ``backend`` with the reference in each dtype; return the number of failures."""
+    if backend == "numpy":
+        print("  numpy    is the reference: not checked against itself", flush=True)
+        return 0
     failures = 0
     for name, x_shape, f_shape, output_shape, strides, padding, data_format, dilations in CHECKS:
-        for dtype, tolerance in DTYPES.items():
+        for dtype in dtypes:
             x, f = (_random(rng, shape, dtype) for shape in (x_shape, f_shape))
             args = (x, f, output_shape, strides, padding, data_format, dilations)
-            expected = numba_convt.conv2d_transpose(*args, backend="numpy")
-            actual = numba_convt.conv2d_transpose(*args, backend=backend)
-            error = np.abs(actual.astype(float) - expected).max(initial=0)
-            ok = error <= tolerance * max(1, np.abs(expected).max(initial=0))
+            expected = numba_convt.conv2d_transpose(*args, backend="numpy").astype(np.complex128)
+            try:
+                actual = numba_convt.conv2d_transpose(*args, backend=backend)
+            except Exception as exc:  # a broken backend is a failed check, not a crash
+                result, ok = f"raised {type(exc).__name__}: {exc}", False
+            else:
+                error = np.abs(actual.astype(np.complex128) - expected).max(initial=0)
+                ok = error <= TOLERANCES[dtype.name] * max(1, np.abs(expected).max(initial=0))
+                result = f"max error {error:.2e}"
             failures += not ok
-            print(f"  {backend:8} {name:16} {dtype:8} max error {error:.2e}  {'ok' if ok else 'FAIL'}")
+            print(f"  {backend:8} {name:16} {dtype.name:10} {result}  {'ok' if ok else 'FAIL'}", flush=True)
     return failures
 
 
 def _random(rng, shape, dtype):
+    """Values in [-4, 4]: whole numbers for integer dtypes, with an imaginary part for complex."""
     values = rng.uniform(-4, 4, shape)
-    return (values.round() if np.dtype(dtype).kind == "i" else values).astype(dtype)
+    if dtype.kind == "i":
+        values = values.round()
+    elif dtype.kind == "c":
+        values = values + 1j * rng.uniform(-4, 4, shape)
+    return values.astype(dtype)
 
 
-def best_time(function, repeat=5):
+def best_time(function, repeat=REPEAT):
     """Best wall time of ``repeat`` calls, in seconds."""
     times = []
     for _ in range(repeat):
@@ -60,23 +127,32 @@ def best_time(function, repeat=5):
     return min(times)
 
 
-def main():
-    """Run the checks and the timing table; return the exit status."""
-    rng = np.random.default_rng(0)
-    backends = numba_convt.available_backends()
-    print(f"numba_convt {numba_convt.__version__}; backends available: {', '.join(backends)}")
-    failures = sum(check(backend, rng) for backend in backends if backend != "numpy")
-    default = numba_convt.get_backend("auto").name
-    print(f"\nfloat32 timings, backend {default!r} (best of 5, after one warm-up call):")
-    print(f"  {'layer':10} {'input':>18} {'output':>20} {'ms':>8} {'GFLOP/s':>8}")
-    for name, x_shape, f_shape, output_shape, strides, padding in TIMINGS:
-        x = rng.standard_normal(x_shape, np.float32)
-        f = rng.standard_normal(f_shape, np.float32)
-        run = lambda: numba_convt.conv2d_transpose(x, f, output_shape, strides, padding, backend=default)  # noqa: E731
+def time_layers(backends, dtype, rng):
+    """Print a timing table, one row per (backend, layer), each announced as it starts."""
+    print(f"\n{dtype.name} timings (best of {REPEAT} calls, after one warm-up call):")
+    print(f"      {'backend':8} {'layer':10} {'input':>18} {'output':>20} {'ms':>8} {'GFLOP/s':>8}")
+    jobs = [(backend, layer) for backend in backends for layer in TIMINGS]
+    for i, (backend, (name, x_shape, f_shape, output_shape, strides, padding)) in enumerate(jobs, 1):
+        print(f"[{i}/{len(jobs)}] {backend:8} {name:10} {str(x_shape):>18} {str(tuple(output_shape)):>20} ",
+              end="", flush=True)
+        x, f = _random(rng, x_shape, dtype), _random(rng, f_shape, dtype)
+        run = lambda: numba_convt.conv2d_transpose(x, f, output_shape, strides, padding, backend=backend)  # noqa: E731
         run()
         seconds = best_time(run)
         flops = 2 * np.prod(x_shape) * np.prod(f_shape[:3])
-        print(f"  {name:10} {str(x_shape):>18} {str(tuple(output_shape)):>20} {seconds * 1e3:8.2f} {flops / seconds / 1e9:8.1f}")
+        print(f"{seconds * 1e3:8.2f} {flops / seconds / 1e9:8.1f}", flush=True)
+
+
+def main(argv=None):
+    """Run the checks and the timing table; return the exit status."""
+    args = parse_args(argv)
+    rng = np.random.default_rng(0)
+    print(f"numba_convt {numba_convt.__version__}; backends available: {', '.join(numba_convt.available_backends())}")
+    print(f"checking {', '.join(args.backends)} in {', '.join(d.name for d in args.dtypes)}", flush=True)
+    failures = sum(check(backend, args.dtypes, rng) for backend in args.backends)
+    if not args.no_timings:
+        timed_dtype = next((d for d in args.dtypes if d.kind == "f"), args.dtypes[0])
+        time_layers(args.timed, timed_dtype, rng)
     print("\nall checks passed" if not failures else f"\n{failures} checks FAILED")
     return 1 if failures else 0
 

@@ -85,20 +85,10 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
         For everything else TensorFlow refuses, with the argument, the value
         and what is accepted.
     """
-    data_format = _data_format(data_format)
-    stride_h, stride_w = _window(strides, "strides", data_format, minimum=1)
-    dil_h, dil_w = _window(1 if dilations is None else dilations, "dilations", data_format, minimum=1)
-    pads = _padding(padding, data_format)
+    data_format, (stride_h, stride_w), (dil_h, dil_w), pads = window_args(strides, padding, data_format, dilations)
     dtype, compute_dtype = _dtypes(input, filters)
-    _check_rank(input, "input")
-    _check_rank(filters, "filters")
-    batch, in_h, in_w, in_c = _to_nhwc(input.shape, data_format)
-    k_h, k_w, group_out_c, filter_in_c = filters.shape
-    if k_h < 1 or k_w < 1 or group_out_c < 1:
-        raise ValueError(
-            f"filters must have non-zero height, width and output channels "
-            f"(shape [KH, KW, C_out, C_in]); got filters.shape={filters.shape}"
-        )
+    (batch, in_h, in_w, in_c), (k_h, k_w, group_out_c, filter_in_c) = check_shapes(
+        input.shape, filters.shape, data_format, "input", "filters")
     out = _output_shape(output_shape, data_format, batch, group_out_c)
     _, out_h, out_w, out_c = out
     groups = _groups(out_c, group_out_c, in_c, filter_in_c, filters.shape, input.shape)
@@ -107,11 +97,10 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
             f"output_shape batch {out[0]} must equal the input batch {batch} "
             f"(input.shape={input.shape})"
         )
-    kind = _padding_kind(padding)
+    kind = padding_kind(padding)
     h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
     pad_top, pad_bottom = _spatial_pads("height", h_axis, kind, in_h, out_h, k_h, stride_h, dil_h, pads[0])
     pad_left, pad_right = _spatial_pads("width", w_axis, kind, in_w, out_w, k_w, stride_w, dil_w, pads[1])
-    _check_size(out, dtype, compute_dtype, data_format, input, filters)
     return Spec(
         data_format, batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
         stride_h, stride_w, dil_h, dil_w, pad_top, pad_bottom, pad_left, pad_right,
@@ -119,7 +108,35 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
     )
 
 
-def _padding_kind(padding):
+def window_args(strides, padding, data_format, dilations):
+    """Validated ``data_format``, ``(stride_h, stride_w)``, ``(dil_h, dil_w)`` and
+    spatial ``[(before, after), (before, after)]`` pads."""
+    data_format = _data_format(data_format)
+    strides = _window(strides, "strides", data_format, minimum=1)
+    dilations = _window(1 if dilations is None else dilations, "dilations", data_format, minimum=1)
+    return data_format, strides, dilations, _padding(padding, data_format)
+
+
+def check_shapes(input_shape, filters_shape, data_format, input_name, filters_name):
+    """The NHWC input shape and the filters shape as int tuples, checked for rank
+    and a non-empty kernel; the names are the caller's argument names."""
+    _check_rank(input_shape, input_name)
+    _check_rank(filters_shape, filters_name)
+    k_h, k_w, group_out_c, _ = filters_shape
+    if k_h < 1 or k_w < 1 or group_out_c < 1:
+        raise ValueError(
+            f"{filters_name} must have non-zero height, width and output channels "
+            f"(shape [KH, KW, C_out, C_in]); got shape {filters_shape}"
+        )
+    return _to_nhwc(input_shape, data_format), tuple(filters_shape)
+
+
+def _outer_axes(data_format):
+    """Positions of batch and channels in a ``data_format`` shape."""
+    return (0, 3) if data_format == "NHWC" else (0, 1)
+
+
+def padding_kind(padding):
     """``"SAME"``, ``"VALID"`` or ``"EXPLICIT"`` for an already-validated padding."""
     return padding.upper() if isinstance(padding, str) else "EXPLICIT"
 
@@ -157,6 +174,39 @@ def legal_output_sizes(in_size, kernel, stride, dilation, padding, pad_before=0,
         low = (in_size - 1) * stride + base
         high = low + stride - 1
     return range(max(low, 0), max(high + 1, 0))
+
+
+def default_output_size(in_size, kernel, stride, dilation, padding, pads=(0, 0), output_padding=None):
+    """The output size Keras's ``Conv2DTranspose`` picks (not checked against TF's rule).
+
+    Without ``output_padding``: ``in * stride`` for SAME, ``in * stride +
+    max(E - stride, 0)`` for VALID (also ``jax.lax.conv_transpose``'s sizes).
+    With it, or for explicit ``pads``: ``(in - 1) * stride + E - crop +
+    output_padding``, the crop being ``pads`` (PyTorch) or ``2 * (E // 2)``
+    for SAME (Keras). ``E = (kernel - 1) * dilation + 1``.
+
+    Examples
+    --------
+    >>> default_output_size(6, 3, 2, 1, "VALID"), default_output_size(6, 3, 2, 1, "SAME", output_padding=1)
+    (13, 12)
+    """
+    effective = (kernel - 1) * dilation + 1
+    if output_padding is None and padding == "SAME":
+        return in_size * stride
+    if output_padding is None and padding == "VALID":
+        return in_size * stride + max(effective - stride, 0)
+    crop = 2 * (effective // 2) if padding == "SAME" else sum(pads)
+    return (in_size - 1) * stride + effective - crop + (output_padding or 0)
+
+
+def inconsistent_size_message(what, name, padding, in_size, kernel, stride, dilation, pads, legal):
+    """Why an output size is refused, listing the ``legal`` sizes."""
+    accepted = f"{legal.start}..{legal.stop - 1}" if legal else "none"
+    explicit = f" {list(pads)}" if padding == "EXPLICIT" else ""
+    return (
+        f"{what} is inconsistent with the input {name} {in_size} for padding {padding}{explicit}, "
+        f"kernel {kernel}, stride {stride}, dilation {dilation}: consistent output {name}s are {accepted}"
+    )
 
 
 def _data_format(data_format):
@@ -198,17 +248,17 @@ def _sequence(value, what):
     return None
 
 
-def _window(value, what, data_format, minimum):
-    """``strides``/``dilations`` as ``(h, w)``: int, or length 1, 2 or 4."""
+def _window(value, what, data_format, minimum, outer=1):
+    """``strides``/``dilations`` as ``(h, w)``: int, or length 1, 2 or 4 (with
+    ``outer`` in the batch and channel entries)."""
     items = _sequence(value, what)
     if items is None:
         items = [value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value]
     items = [_integer(v, f"{what} entries", integral_floats=True) for v in items]
     if len(items) == 4:
-        outer = [items[0], items[3]] if data_format == "NHWC" else [items[0], items[1]]
-        if outer != [1, 1]:
+        if [items[i] for i in _outer_axes(data_format)] != [outer, outer]:
             raise ValueError(
-                f"{what}={items} must be 1 in the batch and channel dimensions "
+                f"{what}={items} must be {outer} in the batch and channel dimensions "
                 f"({data_format} order)"
             )
         items = items[1:3] if data_format == "NHWC" else items[2:4]
@@ -249,8 +299,7 @@ def _padding(padding, data_format):
     pairs = [[_integer(v, "padding entries") for v in pair] for pair in pairs]
     if min(min(pair) for pair in pairs) < 0 or max(max(pair) for pair in pairs) > _INT32_MAX:
         raise ValueError(f"padding={pairs} entries must be in [0, 2**31 - 1]")
-    outer = (0, 3) if data_format == "NHWC" else (0, 1)
-    if any(pairs[i] != [0, 0] for i in outer):
+    if any(pairs[i] != [0, 0] for i in _outer_axes(data_format)):
         raise ValueError(f"padding={pairs} must be [0, 0] in the batch and channel dimensions ({data_format} order)")
     spatial = pairs[1:3] if data_format == "NHWC" else pairs[2:4]
     return [tuple(pair) for pair in spatial]
@@ -272,9 +321,9 @@ def _dtypes(input, filters):
     return dtype, np.dtype(np.float32) if dtype in _HALF_DTYPES else dtype
 
 
-def _check_rank(array, what):
-    if array.ndim != 4:
-        raise ValueError(f"{what} must be 4-D; got {array.ndim}-D with shape {array.shape}")
+def _check_rank(shape, what):
+    if len(shape) != 4:
+        raise ValueError(f"{what} must be 4-D; got {len(shape)}-D with shape {shape}")
 
 
 def _to_nhwc(shape, data_format):
@@ -283,12 +332,7 @@ def _to_nhwc(shape, data_format):
 
 def _output_shape(output_shape, data_format, batch, group_out_c):
     """``output_shape`` as NHWC ints; length 2 takes batch and channels from the arrays."""
-    if isinstance(output_shape, np.ndarray) and output_shape.dtype.kind not in "iu":
-        raise TypeError(f"output_shape must hold integers; got an array of dtype {output_shape.dtype}")
-    items = _sequence(output_shape, "output_shape")
-    if items is None:
-        raise TypeError(f"output_shape must be a list, tuple or 1-D integer array; got {output_shape!r}")
-    items = [_integer(v, "output_shape entries") for v in items]
+    items = int_list(output_shape, "output_shape")
     if len(items) == 2:
         items = [batch, items[0], items[1], group_out_c] if data_format == "NHWC" else [batch, group_out_c, *items]
     elif len(items) != 4:
@@ -299,6 +343,16 @@ def _output_shape(output_shape, data_format, batch, group_out_c):
     if min(items) < 0 or max(items) > _INT32_MAX:
         raise ValueError(f"output_shape={items} entries must be in [0, 2**31 - 1]")
     return _to_nhwc(items, data_format)
+
+
+def int_list(value, what):
+    """A list of ints from a sequence or 1-D integer array, or TypeError naming ``what``."""
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "iu":
+        raise TypeError(f"{what} must hold integers; got an array of dtype {value.dtype}")
+    items = _sequence(value, what)
+    if items is None:
+        raise TypeError(f"{what} must be a list, tuple or 1-D integer array; got {value!r}")
+    return [_integer(v, f"{what} entries") for v in items]
 
 
 def _groups(out_c, group_out_c, in_c, filter_in_c, filters_shape, input_shape):
@@ -327,26 +381,23 @@ def _spatial_pads(name, axis, kind, in_size, out_size, kernel, stride, dilation,
     """Check ``out_size`` against ``in_size`` and return the ``(before, after)`` pads."""
     legal = legal_output_sizes(in_size, kernel, stride, dilation, kind, *pads)
     if out_size not in legal:
-        accepted = f"{legal.start}..{legal.stop - 1}" if legal else "none"
-        explicit = f" {list(pads)}" if kind == "EXPLICIT" else ""
-        raise ValueError(
-            f"output_shape {name} (dimension {axis}) = {out_size} is inconsistent with the "
-            f"input {name} {in_size} for padding {kind}{explicit}, kernel {kernel}, "
-            f"stride {stride}, dilation {dilation}: consistent output {name}s are {accepted}"
-        )
+        what = f"output_shape {name} (dimension {axis}) = {out_size}"
+        raise ValueError(inconsistent_size_message(what, name, kind, in_size, kernel, stride, dilation, pads, legal))
     if kind != "SAME":
         return pads
     need = max(0, (in_size - 1) * stride + (kernel - 1) * dilation + 1 - out_size)
     return need // 2, need - need // 2
 
 
-def _check_size(out, dtype, compute_dtype, data_format, input, filters):
-    """Refuse calls whose buffers cannot fit in memory before anything allocates them.
+def check_size(spec, input, filters):
+    """Refuse calls whose buffers cannot fit in memory before anything allocates them
+    (a separate step: a lazy ``numba_convt.dask`` result may exceed memory).
 
     Counted: the result; the NHWC compute buffer when the result is NCHW or of
     a half dtype; copies of ``input``/``filters`` when they are not already
     C-contiguous NHWC arrays of the compute dtype (e.g. broadcast views).
     """
+    out, dtype, compute_dtype, data_format = spec.output_shape, spec.dtype, spec.compute_dtype, spec.data_format
     elements = math.prod(out)
     nbytes = elements * dtype.itemsize
     if data_format == "NCHW" or compute_dtype != dtype:

@@ -106,6 +106,10 @@ def _lookup(name):
 def available_backends():
     """Names of the backends usable on this machine.
 
+    ``"cpu"`` (Numba kernels, the default) and ``"numpy"`` (the reference)
+    always; ``"cuda"`` where numba-cuda finds a GPU (or its simulator runs);
+    then those added with :func:`register_backend` whose probe says yes.
+
     Returns
     -------
     list of str
@@ -126,16 +130,33 @@ def available_backends():
 def get_backend(name):
     """The backend called ``name`` (case-insensitive), or ``"auto"``'s choice.
 
+    Parameters
+    ----------
+    name : str
+        A name from :func:`available_backends`, or ``"auto"``: the backend
+        ``conv2d_transpose(..., backend="auto")`` uses for host arrays.
+
+    Returns
+    -------
+    Backend
+        Frozen record with the backend's ``name``, its ``run(spec, x,
+        filters, out)`` function (see :func:`register_backend`) and its
+        ``is_available`` probe.
+
     Raises
     ------
     ValueError
         If no such backend is registered or it cannot run here; the message
-        lists the available backends.
+        lists the available backends (and, for a built-in one, what it needs).
+    TypeError
+        If ``name`` is not a string.
 
     Examples
     --------
     >>> import numba_convt
     >>> numba_convt.get_backend("CPU").name
+    'cpu'
+    >>> numba_convt.get_backend("auto").name
     'cpu'
     """
     if not isinstance(name, str):

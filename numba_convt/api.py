@@ -2,74 +2,105 @@
 
 import numpy as np
 
-from ._normalize import check_out, normalize
+from ._normalize import check_out, check_size, normalize
 from ._registry import get_backend
 
 
 def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
                      data_format="NHWC", dilations=None, name=None, *,
                      backend="auto", out=None, stream=None):
-    """The transpose of ``conv2d``, exactly as TensorFlow's ``tf.nn.conv2d_transpose``.
+    """The transpose of ``conv2d``: TensorFlow's ``tf.nn.conv2d_transpose`` on NumPy arrays.
 
     This operation is sometimes called "deconvolution" after Deconvolutional
     Networks, but is actually the transpose (gradient) of ``conv2d`` rather
     than an actual deconvolution.
 
+    The arguments, their rules and the results are TensorFlow 2.21's (float32
+    within 2e-5 of the largest output, float64 within 1e-12, integers exact);
+    what this function accepts beyond TensorFlow is marked *Beyond TF*.
+
     Parameters
     ----------
     input : array_like or device array
-        4-D, ``[batch, height, width, in_channels]`` for ``NHWC`` or
-        ``[batch, in_channels, height, width]`` for ``NCHW``. A device array
-        (any object with ``__cuda_array_interface__``: CuPy, PyTorch, numba)
-        is used in place by the ``"cuda"`` backend; ``filters`` and ``out``
-        must then be device arrays too.
-    filters : array_like
-        4-D, ``[height, width, output_channels, in_channels]``;
-        ``in_channels`` must match the input's. With ``G`` groups,
-        ``output_channels`` is per group (see Notes).
+        A 4-D array of shape ``[batch, height, width, in_channels]`` for
+        ``NHWC`` data format or ``[batch, in_channels, height, width]`` for
+        ``NCHW`` data format. Anything ``numpy.asarray`` takes (views,
+        Fortran order, read-only, non-native byte order). A device array (any
+        object with ``__cuda_array_interface__``: CuPy, PyTorch, numba) is
+        used in place by the ``"cuda"`` backend; ``filters`` and ``out`` must
+        then be device arrays too.
+    filters : array_like or device array
+        A 4-D array of shape ``[height, width, output_channels, in_channels]``.
+        ``filters``'s ``in_channels`` dimension must match that of ``input``.
+        (*Beyond TF*: ``output_shape``'s channels may be a multiple of
+        ``output_channels``, for groups; see Notes.)
     output_shape : sequence of int or 1-D integer array
-        The output shape: 4 values in ``data_format`` order, or 2 values
-        ``[height, width]`` (batch from ``input``, channels ``filters.shape[2]``).
-        It must be one the forward ``conv2d`` maps back to the input's size.
+        The output shape of the deconvolution op: 4 values in ``data_format``
+        order, or 2 values ``[height, width]`` (batch from ``input``,
+        channels ``filters.shape[2]``). It must be a shape that ``conv2d``
+        with the same arguments maps back to the input's size; the error
+        lists the sizes that are.
     strides : int or sequence of int
-        Length 1, 2 or 4; a single value is used for both ``H`` and ``W``.
-        With 4 values (in ``data_format`` order) the batch and channel
-        entries must be 1.
+        Length 1, 2 or 4. The stride of the sliding window for each dimension
+        of ``input``. If a single value is given it is replicated in the
+        ``H`` and ``W`` dimension. With 4 values, in ``data_format`` order,
+        the ``N`` and ``C`` entries must be 1.
     padding : str or sequence, default "SAME"
-        ``"SAME"`` or ``"VALID"`` (any letter case, beyond TF), or explicit
-        padding: four ``[before, after]`` pairs in ``data_format`` order,
-        ``[0, 0]`` for batch and channels.
+        Either ``"VALID"`` or ``"SAME"`` (*Beyond TF*: in any letter case):
+        the padding algorithm, as for ``conv2d``. Or explicit padding: four
+        ``[before, after]`` pairs in ``data_format`` order, ``[0, 0]`` for
+        ``N`` and ``C``.
     data_format : {"NHWC", "NCHW"}, default "NHWC"
+        The layout of ``input``, ``output_shape`` and the result.
+        (*Beyond TF*: TF's CPU kernel refuses ``NCHW``; here every backend
+        takes it.)
     dilations : int or sequence of int, optional
-        Like ``strides``; default 1. A dilation of ``k`` leaves ``k - 1``
-        skipped cells between filter taps.
+        Length 1, 2 or 4, defaults to 1. The dilation factor for each
+        dimension of ``input``. If a single value is given it is replicated
+        in the ``H`` and ``W`` dimension. If set to ``k > 1``, there will be
+        ``k - 1`` skipped cells between each filter element on that
+        dimension. With 4 values, in ``data_format`` order, the ``N`` and
+        ``C`` entries must be 1.
     name : str, optional
         Ignored; accepted for drop-in compatibility with TensorFlow.
     backend : str, default "auto"
-        One of :func:`numba_convt.available_backends`, or ``"auto"``:
-        ``"cuda"`` for device arrays, else the fastest host backend.
+        *Beyond TF*. One of :func:`numba_convt.available_backends`
+        (``"cpu"``, ``"numpy"``, ``"cuda"`` where it can run, or one
+        registered with :func:`numba_convt.register_backend`), or
+        ``"auto"``: ``"cuda"`` for device arrays, else ``"cpu"``.
     out : numpy.ndarray or device array, optional
-        C-contiguous array of the result's exact shape and dtype to write into.
+        *Beyond TF*. A C-contiguous array of the result's exact shape and
+        dtype, not overlapping the inputs, to write the result into.
     stream : numba.cuda stream, optional
-        ``"cuda"`` backend only: the stream every copy and kernel is queued
-        on. Host results are synchronized before returning; device results
-        are not.
+        *Beyond TF*. ``"cuda"`` backend only: the stream every copy and
+        kernel is queued on. Host results are synchronized before returning;
+        device results are not.
 
     Returns
     -------
     numpy.ndarray or numba device array
-        Shape ``output_shape`` (4-D), dtype ``numpy.result_type(input, filters)``;
-        ``out`` when given. Device inputs give a numba device array.
+        Shape ``output_shape`` (4-D), dtype ``numpy.result_type(input,
+        filters)``: ``input``'s type when both have it, as in TF. ``out``
+        when given. Device inputs give a numba device array.
 
     Raises
     ------
     ValueError
-        For every argument TensorFlow refuses (inconsistent ``output_shape``:
-        the message lists the consistent sizes), an unknown backend, a
-        wrong ``out``, or ``stream`` for a host backend.
+        If input/output depth does not match ``filters``'s shape, if padding
+        is other than ``"VALID"``, ``"SAME"`` or valid explicit padding, and
+        for every other argument TensorFlow refuses (an inconsistent
+        ``output_shape``: the message lists the consistent sizes), a result
+        larger than the machine's memory, an unknown backend, a wrong
+        ``out``, or ``stream`` with a host backend. Raised before anything is
+        allocated.
     TypeError
         For arguments of the wrong type or an unsupported dtype, host and
-        device arrays mixed, or device arrays for a host backend.
+        device arrays mixed, or device arrays with a host backend.
+
+    See Also
+    --------
+    warmup : compile the kernels before the first call.
+    available_backends, register_backend : the backends.
 
     Notes
     -----
@@ -79,27 +110,54 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
         out[n, oy, ox, co] = sum x[n, iy, ix, ci] * filters[ky, kx, co, ci]
             over oy = iy*stride_h + ky*dilation_h - pad_top (ox likewise)
 
-    Beyond TensorFlow's CPU kernel, every backend accepts ``NCHW``,
-    dilations with any stride, dtype and padding, and grouped convolution as
-    TF's GPU/oneDNN kernels define it: ``G = out_channels / filters.shape[2]``
-    groups, group ``g`` mapping input channels ``[g*C_in/G, (g+1)*C_in/G)``
-    to output channels ``[g*filters.shape[2], (g+1)*filters.shape[2])``.
-    Dtypes: float16, float32, float64, int32 (TF's), int64, complex64,
-    complex128, and bfloat16 when ``ml_dtypes`` is installed; float16 and
-    bfloat16 accumulate in float32, integers wrap like NumPy. Inputs are never
-    modified.
+    *Beyond TF*, every backend computes what TF's GPU and oneDNN kernels
+    define where TF's CPU kernel refuses: ``NCHW``, dilations with any
+    stride, dtype and padding, and grouped convolution: ``G = out_channels /
+    filters.shape[2]`` groups, group ``g`` mapping input channels
+    ``[g*C_in/G, (g+1)*C_in/G)`` to output channels ``[g*filters.shape[2],
+    (g+1)*filters.shape[2])``. Dtypes: float16, float32, float64, int32
+    (TF's), and int64, complex64, complex128, and bfloat16 when
+    ``ml_dtypes`` is installed; ``input`` and ``filters`` may differ in dtype
+    (NumPy promotion). float16 and bfloat16 accumulate in float32, integers
+    wrap like NumPy. Inputs are never modified.
+
+    The ``"cpu"`` backend runs on Numba's threads (``numba.set_num_threads``,
+    ``NUMBA_NUM_THREADS``), its BLAS calls for float layers with many
+    channels included, and gives bitwise identical results for any thread
+    count (``docs/threads.md``). Its kernels compile on first use per dtype
+    (cached on disk); :func:`numba_convt.warmup` does that ahead of time.
 
     Examples
     --------
     >>> import numpy as np
     >>> from numba_convt import conv2d_transpose
-    >>> x = np.ones((1, 2, 2, 1), np.float32)
-    >>> f = np.ones((3, 3, 1, 1), np.float32)
+    >>> x = np.ones((1, 2, 2, 1), np.float32)          # NHWC
+    >>> f = np.ones((3, 3, 1, 1), np.float32)          # [KH, KW, C_out, C_in]
     >>> conv2d_transpose(x, f, [1, 4, 4, 1], strides=2)[0, :, :, 0]
     array([[1., 1., 2., 1.],
            [1., 1., 2., 1.],
            [2., 2., 4., 2.],
            [1., 1., 2., 1.]], dtype=float32)
+
+    ``output_shape`` as ``[height, width]``, NCHW, and the result written
+    into ``out``:
+
+    >>> x = np.arange(8.0).reshape(1, 2, 2, 2)         # NCHW: 2 channels
+    >>> f = np.ones((2, 2, 3, 2))
+    >>> out = np.empty((1, 3, 4, 4))
+    >>> y = conv2d_transpose(x, f, [4, 4], 2, "VALID", data_format="NCHW", out=out)
+    >>> y is out, y[0, 0]
+    (True, array([[ 4.,  4.,  6.,  6.],
+           [ 4.,  4.,  6.,  6.],
+           [ 8.,  8., 10., 10.],
+           [ 8.,  8., 10., 10.]]))
+
+    Two groups: 4 input channels, 2 per group, to 2 x 1 output channels:
+
+    >>> x = np.ones((1, 1, 1, 4), np.int32)
+    >>> f = np.array([1, 10, 100, 1000], np.int32).reshape(1, 1, 1, 4)
+    >>> conv2d_transpose(x, f, [1, 1, 1, 2], 1)
+    array([[[[  11, 1100]]]], dtype=int32)
     """
     del name  # TF compatibility only
     on_device = _on_device(input, filters, out)
@@ -117,6 +175,7 @@ def _run_on_host(chosen, input, filters, args, out, options):
     """NumPy in and out: the backend fills an NHWC buffer of the compute dtype."""
     input, filters = _as_array(input, "input"), _as_array(filters, "filters")
     spec = normalize(input, filters, *args)
+    check_size(spec, input, filters)
     _check_out(out, spec, input, filters)
     nchw = spec.data_format == "NCHW"
     x = np.ascontiguousarray(input.transpose(0, 2, 3, 1) if nchw else input, spec.compute_dtype)
@@ -142,6 +201,7 @@ def _run_on_device(chosen, input, filters, args, out, stream):
         )
     input, filters = chosen.as_device_array(input), chosen.as_device_array(filters)
     spec = normalize(input, filters, *args)
+    check_size(spec, input, filters)
     result = chosen.run_device(spec, input, filters, None if out is None else chosen.as_device_array(out), stream)
     return result if out is None else out
 

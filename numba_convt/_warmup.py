@@ -1,0 +1,124 @@
+"""``warmup``: compile (or load from Numba's disk cache) the kernels ahead of the first call."""
+
+import time
+
+import numpy as np
+
+from ._normalize import SUPPORTED_DTYPES
+from ._registry import get_backend
+from .api import conv2d_transpose
+
+# Small NHWC calls, (input shape, filters shape, output [H, W], strides,
+# padding), whose sizes select each path of the "cpu" backend
+# (backends/cpu.py, ``run``): BLAS for float/complex with C_in >= 16 and >= 64
+# input pixels (else direct loops), in the sub-pixel form when the kernel is a
+# multiple > 1 of the stride with few edge blocks; the direct inner loop over
+# output channels (C_out >= 8), input channels (C_in >= 16) or pixels; serial
+# kernels below ~2**17 multiply-adds, parallel above. Each case sits well
+# inside its region; every backend runs them all (integers take the direct paths).
+_ALIGNED = [[0, 0], [2, 2], [2, 2], [0, 0]]  # kernel 4, stride 2: no edge blocks
+_CASES = (
+    ((1, 3, 3, 1), (3, 3, 1, 1), [6, 6], 2, "SAME"),  # direct serial, over pixels
+    ((1, 3, 3, 16), (3, 3, 1, 16), [6, 6], 2, "SAME"),  # direct serial, over input channels (9 pixels: no BLAS)
+    ((1, 3, 3, 1), (3, 3, 8, 1), [6, 6], 2, "SAME"),  # direct serial, over output channels
+    ((1, 64, 64, 4), (4, 4, 4, 4), [128, 128], 2, "SAME"),  # direct parallel, over pixels
+    ((1, 6, 6, 64), (9, 9, 4, 64), [6, 6], 1, "SAME"),  # direct parallel, over input channels (36 pixels)
+    ((1, 32, 32, 4), (4, 4, 16, 4), [64, 64], 2, "SAME"),  # direct parallel, over output channels
+    ((1, 8, 8, 16), (2, 2, 16, 16), [8, 8], 1, "SAME"),  # BLAS serial, C_out >= 16
+    ((1, 8, 8, 16), (2, 2, 1, 16), [8, 8], 1, "SAME"),  # BLAS serial, C_out < 16
+    ((1, 16, 16, 16), (3, 3, 16, 16), [32, 32], 2, "SAME"),  # BLAS parallel, C_out >= 16
+    ((1, 32, 32, 16), (3, 3, 8, 16), [64, 64], 2, "SAME"),  # BLAS parallel, C_out < 16
+    ((1, 8, 8, 16), (4, 4, 4, 16), [14, 14], 2, _ALIGNED),  # BLAS sub-pixel serial
+    ((1, 16, 16, 16), (4, 4, 4, 16), [30, 30], 2, _ALIGNED),  # BLAS sub-pixel parallel
+)
+_DEFAULT_DTYPES = ("float32", "float64")
+
+
+def warmup(dtypes=None, backends=None):
+    """Compile ahead of time the kernels that later calls would compile.
+
+    Numba compiles each kernel on its first call for a dtype: for the
+    ``"cpu"`` backend, seconds per dtype with an empty cache (10-12 s
+    measured on a 2-core machine), a fraction of a second to load it from
+    Numba's on-disk cache in a new process. ``warmup`` pays that cost now,
+    e.g. at a server's start-up, by running every code path of the chosen
+    backends on small inputs.
+
+    Parameters
+    ----------
+    dtypes : dtype-like or sequence of dtype-like, optional
+        Result dtypes to prepare, default ``("float32", "float64")``. float16
+        and bfloat16 compute with the float32 kernels.
+    backends : str or sequence of str, optional
+        Backend names as for :func:`numba_convt.conv2d_transpose`, default
+        ``"auto"``'s host backend (``"cpu"``).
+
+    Returns
+    -------
+    dict
+        Seconds spent, keyed by ``(backend name, dtype name)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown or unavailable backend (the message lists the
+        available ones).
+    TypeError
+        For a backend that is not a string, or a dtype that is not one or is
+        not supported (the message lists the supported ones).
+
+    See Also
+    --------
+    available_backends : the backend names usable here.
+
+    Notes
+    -----
+    Warmed kernels serve every shape, stride, padding, dilation, layout and
+    group count of the warmed dtypes. Read-only inputs (Numba types them
+    apart) and mixed input/filters dtypes whose promoted dtype was not warmed
+    still compile on first use.
+
+    Examples
+    --------
+    >>> import numba_convt
+    >>> seconds = numba_convt.warmup(dtypes=["float32"])
+    >>> sorted(seconds)
+    [('cpu', 'float32')]
+    """
+    names = resolve_backends(backends)
+    kinds = resolve_dtypes(_DEFAULT_DTYPES if dtypes is None else dtypes)
+    seconds = {}
+    for name in names:
+        for dtype in kinds:
+            start = time.perf_counter()
+            for x_shape, f_shape, output_shape, strides, padding in _CASES:
+                x, f = np.zeros(x_shape, dtype), np.zeros(f_shape, dtype)
+                conv2d_transpose(x, f, output_shape, strides, padding, backend=name)
+            seconds[name, dtype.name] = time.perf_counter() - start
+    return seconds
+
+
+def resolve_backends(backends):
+    """Distinct backend names from a name, a list of names, or None ("auto");
+    :func:`get_backend` raises for bad ones."""
+    if not isinstance(backends, (list, tuple)):
+        backends = ["auto" if backends is None else backends]
+    return list(dict.fromkeys(get_backend(name).name for name in backends))
+
+
+def resolve_dtypes(dtypes, what="dtypes"):
+    """Distinct supported dtypes from one dtype-like or a list of them;
+    TypeError naming ``what`` for anything else."""
+    if not isinstance(dtypes, (list, tuple)):
+        dtypes = [dtypes]
+    accepted = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+    result = []
+    for value in dtypes:
+        try:
+            dtype = np.dtype(value).newbyteorder("=")
+        except (TypeError, ValueError):
+            raise TypeError(f"{what}: {value!r} is not a dtype; accepted: {accepted}") from None
+        if dtype not in SUPPORTED_DTYPES:
+            raise TypeError(f"{what}: {dtype} is not supported; accepted: {accepted}")
+        result.append(dtype)
+    return list(dict.fromkeys(result))
