@@ -6,6 +6,9 @@ two gathers, and its three ways to split the work into tasks (several
 images, one image, bands of rows: only for large layers).
 """
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -152,3 +155,29 @@ def _spec(x, f, *rest):
     from numba_convt._normalize import normalize
 
     return normalize(x, f, *rest)
+
+
+WORKQUEUE_SCRIPT = """
+import threading, numpy as np, numba, numba_convt
+x, f = np.ones((1, 128, 128, 4), np.float32), np.ones((4, 4, 4, 4), np.float32)        # direct, parallel
+y, g = np.ones((4, 32, 32, 32), np.float32), np.ones((3, 3, 32, 32), np.float32)      # BLAS, parallel
+calls = [(x, f, [256, 256], 2), (y, g, [32, 32], 1)]
+expected = [numba_convt.conv2d_transpose(*call) for call in calls]
+same = []
+def work():
+    for _ in range(10):
+        same.extend(np.array_equal(numba_convt.conv2d_transpose(*c), e) for c, e in zip(calls, expected))
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(numba.threading_layer(), sum(same), len(same))
+"""
+
+
+def test_concurrent_calls_under_numbas_workqueue_layer():
+    """Numba's fallback pool aborts the process on concurrent parallel launches
+    unless the backend makes them take turns."""
+    result = subprocess.run([sys.executable, "-c", WORKQUEUE_SCRIPT], capture_output=True, text=True,
+                            env={**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["workqueue", "80", "80"]

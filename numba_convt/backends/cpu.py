@@ -20,6 +20,8 @@ the shapes only, so these results are deterministic too. Everything else
 runs direct loops.
 """
 
+import contextlib
+import threading
 import types
 
 import numba
@@ -285,12 +287,30 @@ def _compiled(function, name, **options):
     return numba.njit(**_FLAGS, **options)(clone)
 
 
-_direct_parallel = _compiled(_direct, "_direct_parallel", parallel=True)
-_direct_serial = _compiled(_direct, "_direct_serial")
-_blas_parallel = _compiled(_blas_tasks, "_blas_parallel", parallel=True)
-_blas_serial = _compiled(_blas_tasks, "_blas_serial")
-_subpixel_parallel = _compiled(_subpixel_tasks, "_subpixel_parallel", parallel=True)
-_subpixel_serial = _compiled(_subpixel_tasks, "_subpixel_serial")
+# (serial, parallel) builds of each kernel
+_KERNELS = {
+    function: (_compiled(function, function.__name__ + "_serial"),
+               _compiled(function, function.__name__ + "_parallel", parallel=True))
+    for function in (_direct, _blas_tasks, _subpixel_tasks)
+}
+_launch_lock = threading.Lock()
+
+
+def _launch(function, work, *args):
+    """Run ``function``'s serial build below ``_SERIAL_WORK`` multiply-adds,
+    else its parallel one. Numba's workqueue pool (its fallback without
+    OpenMP or TBB) aborts the process when two threads launch parallel
+    kernels at once, so there launches take turns."""
+    serial, parallel = _KERNELS[function]
+    if work < _SERIAL_WORK:
+        serial(*args)
+        return
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet, so no layer is chosen
+        layer = "workqueue"
+    with _launch_lock if layer == "workqueue" else contextlib.nullcontext():
+        parallel(*args)
 
 
 def _use_blas(spec):
@@ -358,18 +378,16 @@ def _run_blas(spec, x, filters, out, args):
     else:
         alpha, beta = 1.0, 0.0
     work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
-    serial = work < _SERIAL_WORK
-    if _is_subpixel(spec):
-        th, tw = spec.k_h // spec.stride_h, spec.k_w // spec.stride_w
-        wp = filters.reshape(th, spec.stride_h, tw, spec.stride_w, spec.out_c, spec.in_c)
-        wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
-        kernel, tasks = (_subpixel_serial if serial else _subpixel_parallel), _subpixel_split(spec, out.itemsize)
-        with _blas.single_threaded():
-            kernel(x, wp, out, gemm, alpha, beta, *tasks, th, tw, *args)
-        return
-    kernel = _blas_serial if serial else _blas_parallel
     with _blas.single_threaded():
-        kernel(x, filters, out, gemm, alpha, beta, *_tasks(spec, out.itemsize), spec.out_c < 16, *args)
+        if _is_subpixel(spec):
+            th, tw = spec.k_h // spec.stride_h, spec.k_w // spec.stride_w
+            wp = filters.reshape(th, spec.stride_h, tw, spec.stride_w, spec.out_c, spec.in_c)
+            wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
+            _launch(_subpixel_tasks, work, x, wp, out, gemm, alpha, beta, *_subpixel_split(spec, out.itemsize),
+                    th, tw, *args)
+        else:
+            _launch(_blas_tasks, work, x, filters, out, gemm, alpha, beta, *_tasks(spec, out.itemsize),
+                    spec.out_c < 16, *args)
 
 
 def run(spec, x, filters, out):
@@ -399,5 +417,4 @@ def run(spec, x, filters, out):
     form = _F_CO if cog >= 8 else (_F_CI if cig >= 16 else _F_PIX)
     wp = np.ascontiguousarray(f.transpose(0, 1, 2, 4, 3) if form == _F_CI else f)
     work = out.size * max(1, k_h * k_w * cig // (spec.stride_h * spec.stride_w))
-    kernel = _direct_serial if work < _SERIAL_WORK else _direct_parallel
-    kernel(x, wp, out, form, *args, g)
+    _launch(_direct, work, x, wp, out, form, *args, g)
