@@ -94,6 +94,8 @@ def warmup(dtypes=None, backends=None):
             for x_shape, f_shape, output_shape, strides, padding in _CASES:
                 x, f = np.zeros(x_shape, dtype), np.zeros(f_shape, dtype)
                 conv2d_transpose(x, f, output_shape, strides, padding, backend=name)
+            x, f = np.zeros((1, 2, 3, 3), dtype), np.zeros((3, 3, 2, 2), dtype)  # NCHW: the layout copies
+            conv2d_transpose(x, f, [6, 6], 2, data_format="NCHW", backend=name)
             seconds[name, dtype.name] = time.perf_counter() - start
     return seconds
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ._layout import change_layout
 from ._normalize import check_out, check_size, normalize
 from ._registry import get_backend
 
@@ -178,17 +179,18 @@ def _run_on_host(chosen, input, filters, args, out, options):
     check_size(spec, input, filters)
     _check_out(out, spec, input, filters)
     nchw = spec.data_format == "NCHW"
-    x = np.ascontiguousarray(input.transpose(0, 2, 3, 1) if nchw else input, spec.compute_dtype)
+    x = change_layout(input, True, spec.compute_dtype) if nchw else np.ascontiguousarray(input, spec.compute_dtype)
     f = np.ascontiguousarray(filters, spec.compute_dtype)
     writes_out = out is not None and not nchw and spec.compute_dtype == spec.dtype
     buffer = out if writes_out else np.empty(spec.nhwc_output_shape, spec.compute_dtype)
     chosen.run(spec, x, f, buffer, **options)
     if writes_out:
         return out
-    result = buffer.transpose(0, 3, 1, 2) if nchw else buffer
+    if nchw:
+        return change_layout(buffer, False, spec.dtype, out)
     if out is None:
-        return np.ascontiguousarray(result, spec.dtype)
-    out[...] = result
+        return np.ascontiguousarray(buffer, spec.dtype)
+    out[...] = buffer
     return out
 
 
