@@ -35,6 +35,35 @@ class Spec:
     forward convolution's paddings, i.e. how many rows/columns are cropped from
     the full transposed output. ``groups`` input-channel groups map onto
     ``out_c // groups`` output channels each.
+
+    Attributes
+    ----------
+    data_format : {"NHWC", "NCHW"}
+        The caller's layout; backends always receive NHWC arrays.
+    batch, in_h, in_w, in_c, out_h, out_w, out_c : int
+        Input and result sizes.
+    k_h, k_w, stride_h, stride_w, dil_h, dil_w : int
+        Filter size, strides and dilations.
+    pad_top, pad_bottom, pad_left, pad_right : int
+        The forward convolution's padding (SAME and VALID resolved).
+    groups : int
+        Number of channel groups.
+    dtype, compute_dtype : numpy.dtype
+        The result's dtype, and the one kernels compute in (float32 for the
+        half types).
+
+    Examples
+    --------
+    A backend receives one (see :func:`numba_convt.register_backend`):
+
+    >>> import numpy as np
+    >>> from numba_convt._normalize import normalize
+    >>> x, f = np.ones((2, 8, 8, 16), np.float32), np.ones((4, 4, 3, 16), np.float32)
+    >>> spec = normalize(x, f, [16, 16], 2, "SAME", "NHWC", None)
+    >>> spec.out_h, spec.out_c, spec.pad_top, spec.pad_bottom, spec.groups
+    (16, 3, 1, 1, 1)
+    >>> spec.output_shape
+    (2, 16, 16, 3)
     """
 
     data_format: str

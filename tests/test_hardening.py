@@ -325,7 +325,7 @@ def test_sensitivity_huge_output_guard(monkeypatch, no_big_allocations):
 #       float loses exactness beyond 2**53). A deliberately narrow kernel is planted
 #       as backend "narrow" to show the inspection catches int32 index arithmetic.
 FRESH_SCRIPT = textwrap.dedent(r"""
-    import json, sys, threading
+    import gc, json, sys, threading
     import numpy as np
     import numba
     from numba.core import types
@@ -409,9 +409,9 @@ FRESH_SCRIPT = textwrap.dedent(r"""
 
     def inspect(module):
         found = {}
-        for attr, obj in sorted(vars(module).items()):
-            if not isinstance(obj, CPUDispatcher):
-                continue
+        dispatchers = {obj.py_func.__qualname__: obj for obj in gc.get_objects()  # kernels kept in dicts too
+                       if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__}
+        for attr, obj in sorted(dispatchers.items()):
             for sig, cres in obj.overloads.items():
                 data = sorted({str(a.dtype) for a in sig if isinstance(a, types.Array)})
                 entry = found[f"{attr}{tuple(str(a) for a in sig)}"] = {
