@@ -41,6 +41,7 @@ _SERIAL_WORK = 1 << 17  # multiply-adds below which thread start-up costs more t
 # Bound on a task's Y, ~L2: larger GEMMs run faster (M=64 rows: 108 GFLOP/s,
 # 512: 170, one core) until Y spills out of L2.
 _Y_BYTES = 1 << 21
+_MAX_TASK_BYTES = 1 << 26  # beyond, a task's scratch is too large: direct loops instead
 _MIN_TASKS = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's cores, whatever set_num_threads says
 _input_coord = numba.njit(inline="always", **_FLAGS)(input_coord)
 
@@ -231,6 +232,13 @@ def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, sh, s
                 _gather_co_kernel(y6[i], out[n0 + i], o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
 
 
+@numba.njit(inline="always", **_FLAGS)
+def _block_of(row, n0, q_first, q_count, qx_first, qx_count):
+    """Image and block coordinates ``(n, q, qx)`` of a row of a sub-pixel task's ``A``."""
+    block = row // qx_count
+    return n0 + block // q_count, q_first + block % q_count, qx_first + row % qx_count
+
+
 def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, sh, sw, dh, dw, pt, pl):
     """Sub-pixel form, for filters whose taps split evenly over the phases
     (see :func:`_is_subpixel`). Output pixel ``(q*sh + r - pt, qx*sw + rx - pl)``
@@ -249,8 +257,7 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, sh, s
         a = np.empty((rows, th, tw, in_c), out.dtype)
         c = np.empty((rows, sh, sw, cout), out.dtype)
         for row in range(rows):
-            block = row // bw
-            n, q, qx = n0 + block // (b1 - b0), q0 + b0 + block % (b1 - b0), qx0 + row % bw
+            n, q, qx = _block_of(row, n0, q0 + b0, b1 - b0, qx0, bw)
             for t in range(th):
                 iy = q - t * dh
                 for tx in range(tw):
@@ -264,8 +271,7 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, sh, s
         gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, rows, width, depth, alpha, a.ctypes.data, depth,
              wp.ctypes.data, depth, beta, c.ctypes.data, width)
         for row in range(rows):
-            block = row // bw
-            n, q, qx = n0 + block // (b1 - b0), q0 + b0 + block % (b1 - b0), qx0 + row % bw
+            n, q, qx = _block_of(row, n0, q0 + b0, b1 - b0, qx0, bw)
             for r in range(sh):
                 oy = q * sh + r - pt
                 if oy < 0 or oy >= out_h:
@@ -315,27 +321,37 @@ def _launch(function, work, *args):
 
 def _use_blas(spec):
     """Cost model: BLAS pays when a ``C_in``-deep product per value of ``Y``
-    beats the extra pass over ``Y`` (``KH*KW*C_out`` values per input pixel)."""
+    beats the extra pass over ``Y`` (``KH*KW*C_out`` values per input pixel),
+    and a task's scratch stays within ``_MAX_TASK_BYTES`` (the direct loops
+    need none: very wide rows with large kernels go there)."""
     return (
         _blas.gemm(spec.compute_dtype) is not None
         and spec.groups == 1 and spec.in_c >= 16 and spec.batch * spec.in_h * spec.in_w >= 64
+        and _split(spec)[2] <= _MAX_TASK_BYTES
     )
 
 
+def _split(spec):
+    """(images, band, scratch bytes) of a BLAS task, for the form that runs."""
+    return (_subpixel_split if _is_subpixel(spec) else _tasks)(spec, spec.compute_dtype.itemsize)
+
+
 def _tasks(spec, itemsize):
-    """(images, band_h): each task takes ``images`` whole images, or a band of
-    ``band_h`` output rows of one image, as large as keeps its ``Y`` within
-    ``_Y_BYTES`` while giving at least ``_MIN_TASKS`` tasks. A band owns at
-    least 4x the input rows it shares with the next (recomputing at most a
-    quarter), so ``Y`` may reach ``5 * overlap + 1`` rows. Fixed by the
-    shapes and the machine: results do not depend on the thread count."""
+    """(images, band_h, bytes of Y): each task takes ``images`` whole images,
+    or a band of ``band_h`` output rows of one image, as large as keeps its
+    ``Y`` within ``_Y_BYTES`` while giving at least ``_MIN_TASKS`` tasks. A
+    band owns at least 4x the input rows it shares with the next (recomputing
+    at most a quarter), so ``Y`` may reach ``5 * overlap + 1`` rows. Fixed by
+    the shapes and the machine: results do not depend on the thread count."""
     y_row = spec.in_w * spec.k_h * spec.k_w * spec.out_c * itemsize
     if spec.in_h * y_row <= _Y_BYTES:
-        return max(1, min(_Y_BYTES // (spec.in_h * y_row), -(-spec.batch // _MIN_TASKS))), spec.out_h
-    overlap = (spec.k_h - 1) * spec.dil_h // spec.stride_h
-    own = max(_Y_BYTES // y_row - overlap - 1, 4 * overlap, 1)
+        images = max(1, min(_Y_BYTES // (spec.in_h * y_row), -(-spec.batch // _MIN_TASKS)))
+        return images, spec.out_h, images * spec.in_h * y_row
+    reach = (spec.k_h - 1) * spec.dil_h
+    own = max(_Y_BYTES // y_row - reach // spec.stride_h - 1, 4 * (reach // spec.stride_h), 1)
     bands = max(2, -(-_MIN_TASKS // spec.batch))
-    return 1, max(1, min(own * spec.stride_h, -(-spec.out_h // bands)))
+    band_h = max(1, min(own * spec.stride_h, -(-spec.out_h // bands)))
+    return 1, band_h, min(spec.in_h, (band_h - 1 + reach) // spec.stride_h + 1) * y_row
 
 
 def _is_subpixel(spec):
@@ -356,17 +372,19 @@ def _is_subpixel(spec):
 
 
 def _subpixel_split(spec, itemsize):
-    """(images, band_q) for :func:`_subpixel_tasks`: whole images per task, or
-    bands of ``band_q`` block rows, keeping ``A`` and ``C`` within ``_Y_BYTES``
-    and giving at least ``_MIN_TASKS`` tasks."""
+    """(images, band_q, bytes of A and C) for :func:`_subpixel_tasks`: whole
+    images per task, or bands of ``band_q`` block rows, keeping ``A`` and
+    ``C`` within ``_Y_BYTES`` and giving at least ``_MIN_TASKS`` tasks."""
     blocks_h = (spec.out_h - 1 + spec.pad_top) // spec.stride_h + 1 - spec.pad_top // spec.stride_h
     blocks_w = (spec.out_w - 1 + spec.pad_left) // spec.stride_w + 1 - spec.pad_left // spec.stride_w
     row = blocks_w * (spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w) * spec.in_c
                       + spec.stride_h * spec.stride_w * spec.out_c) * itemsize
     if blocks_h * row <= _Y_BYTES:
-        return max(1, min(_Y_BYTES // (blocks_h * row), -(-spec.batch // _MIN_TASKS))), blocks_h
+        images = max(1, min(_Y_BYTES // (blocks_h * row), -(-spec.batch // _MIN_TASKS)))
+        return images, blocks_h, images * blocks_h * row
     bands = max(2, -(-_MIN_TASKS // spec.batch))
-    return 1, max(1, min(_Y_BYTES // row, -(-blocks_h // bands)))
+    band_q = max(1, min(_Y_BYTES // row, -(-blocks_h // bands)))
+    return 1, band_q, band_q * row
 
 
 def _run_blas(spec, x, filters, out, args):
@@ -378,16 +396,15 @@ def _run_blas(spec, x, filters, out, args):
     else:
         alpha, beta = 1.0, 0.0
     work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
+    images, band = _split(spec)[:2]
     with _blas.single_threaded():
         if _is_subpixel(spec):
             th, tw = spec.k_h // spec.stride_h, spec.k_w // spec.stride_w
             wp = filters.reshape(th, spec.stride_h, tw, spec.stride_w, spec.out_c, spec.in_c)
             wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
-            _launch(_subpixel_tasks, work, x, wp, out, gemm, alpha, beta, *_subpixel_split(spec, out.itemsize),
-                    th, tw, *args)
+            _launch(_subpixel_tasks, work, x, wp, out, gemm, alpha, beta, images, band, th, tw, *args)
         else:
-            _launch(_blas_tasks, work, x, filters, out, gemm, alpha, beta, *_tasks(spec, out.itemsize),
-                    spec.out_c < 16, *args)
+            _launch(_blas_tasks, work, x, filters, out, gemm, alpha, beta, images, band, spec.out_c < 16, *args)
 
 
 def run(spec, x, filters, out):
