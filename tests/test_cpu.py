@@ -104,6 +104,28 @@ def test_bands_bound_y_and_recompute(name, y_bytes, monkeypatch):
     assert band_h >= min(4 * overlap * spec.stride_h, -(-spec.out_h // 2))
 
 
+# Shapes the cost model keeps off the sub-pixel kernel (edge blocks, stride 1 with
+# dilation, few output channels), which the kernel itself must still get right.
+SUBPIXEL_FORCED = [
+    ((2, 5, 7, 16), (4, 4, 3, 16), [2, 10, 14, 3], 2, "SAME", 1),
+    ((3, 6, 5, 17), (3, 3, 5, 17), [3, 9, 9, 5], 1, [[0, 0], [1, 0], [0, 2], [0, 0]], [2, 3]),
+    ((3, 4, 6, 16), (6, 4, 2, 16), [3, 15, 14, 2], [3, 2], "VALID", 1),
+    ((3, 9, 3, 20), (2, 8, 4, 20), [3, 9, 8, 4], [1, 4], [[0, 0], [0, 1], [5, 3], [0, 0]], 1),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SUBPIXEL_FORCED)))
+def test_subpixel_kernel_on_shapes_the_cost_model_avoids(case, monkeypatch):
+    x_shape, f_shape, output_shape, strides, padding, dilations = SUBPIXEL_FORCED[case]
+    rng = np.random.default_rng(case)
+    x, f = rng.uniform(-4, 4, x_shape).astype(np.float64), rng.uniform(-4, 4, f_shape).astype(np.float64)
+    args = (x, f, output_shape, strides, padding, "NHWC", dilations)
+    assert cpu._use_blas(_spec(*args)) and not cpu._is_subpixel(_spec(*args))
+    monkeypatch.setattr(cpu, "_is_subpixel", lambda spec: True)  # every case's taps split evenly
+    assert_close(numba_convt.conv2d_transpose(*args, backend="cpu"),
+                 numba_convt.conv2d_transpose(*args, backend="numpy"), x.dtype)
+
+
 def test_layers_whose_tasks_need_huge_scratch_run_direct_loops():
     """One input row of Y here is 64 MiB x 4: the BLAS path would allocate it
     per task inside the kernel; the direct loops need no scratch."""
