@@ -116,14 +116,17 @@ def _window_form(draw, h, w, data_format, allow_none):
 
 
 @st.composite
-def valid_calls(draw):
+def valid_calls(draw, large=False):
+    """Valid calls in every argument form; ``large``: float layers with 16-40
+    input channels and 64-300 pixels, the sizes that take the cpu backend's
+    BLAS paths."""
     data_format = draw(st.sampled_from(["NHWC", "NCHW"]))
-    dtype = draw(st.sampled_from(DTYPES))
-    batch = draw(st.integers(0, 2))
-    groups = draw(st.integers(1, 3))
-    group_in, group_out = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from(DTYPES[:2] if large else DTYPES))
+    batch = draw(st.integers(1, 3) if large else st.integers(0, 2))
+    groups = 1 if large else draw(st.integers(1, 3))
+    group_in, group_out = draw(st.integers(16, 40) if large else st.integers(1, 2)), draw(st.integers(1, 20 if large else 3))
     in_c, out_c = groups * group_in, groups * group_out
-    in_h, in_w = draw(st.integers(0, 4)), draw(st.integers(0, 4))
+    in_h, in_w = (draw(st.integers(8, 12)), draw(st.integers(8, 12))) if large else (draw(st.integers(0, 4)), draw(st.integers(0, 4)))
     k_h, k_w = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     s_h, s_w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     d_h, d_w = draw(st.sampled_from([1, 1, 2, 3])), draw(st.sampled_from([1, 1, 2, 3]))
@@ -220,6 +223,17 @@ def _assert_close(actual, expected, dtype, what):
 @settings(BASE_SETTINGS, max_examples=fuzz_examples(1500))
 @given(valid_calls(), st.booleans())
 def test_cpu_matches_reference_on_valid_calls(call, use_out):
+    _check_cpu_against_reference(call, use_out)
+
+
+@settings(BASE_SETTINGS, max_examples=fuzz_examples(150))
+@given(valid_calls(large=True), st.booleans())
+def test_cpu_blas_paths_match_reference(call, use_out):
+    _check_cpu_against_reference(call, use_out)
+
+
+def _check_cpu_against_reference(call, use_out):
+    """cpu == the reference == a direct loop over the definition; inputs untouched."""
     kwargs, plain = call
     before = {k: (v.copy() if isinstance(v, np.ndarray) else repr(v)) for k, v in kwargs.items()}
     shape, dtype = plain["full_shape"], plain["dtype"]
@@ -281,6 +295,27 @@ def test_valid_strategy_covers_the_forms():
               ("grouped", True), ("empty", True), ("dilated", True), ("strided", True),
               ("dilations-None", True), ("strides-int", True), ("strides-len4", True), ("lower-case", True)}
     assert wanted <= seen, wanted - seen
+
+
+def test_large_strategy_reaches_the_blas_paths():
+    """valid_calls(large=True) takes both BLAS gathers (few and many output channels)."""
+    from numba_convt._normalize import normalize
+    from numba_convt.backends import cpu
+
+    seen = set()
+
+    @settings(BASE_SETTINGS, max_examples=100)
+    @given(valid_calls(large=True))
+    def collect(call):
+        kwargs, plain = call
+        args = {k: v for k, v in kwargs.items() if k not in ("input", "filters")}
+        spec = normalize(np.asarray(kwargs["input"]), kwargs["filters"], args["output_shape"], args["strides"],
+                         args.get("padding", "SAME"), args.get("data_format") or "NHWC", args.get("dilations"))
+        if cpu._use_blas(spec) and not cpu._is_subpixel(spec):
+            seen.add("pixels-last" if spec.out_c < 16 else "channels-last")
+
+    collect()
+    assert seen == {"pixels-last", "channels-last"}
 
 
 # --------------------------------------------------------------------------
