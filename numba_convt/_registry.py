@@ -25,7 +25,8 @@ class Backend:
     ``as_device_array(obj)`` (zero-copy view of a ``__cuda_array_interface__``
     object) and ``run_device(spec, input, filters, out, stream) -> result`` are
     set only for backends that take device arrays; ``hint`` says what an
-    unavailable backend needs.
+    unavailable backend needs. A backend with ``takes_nchw`` receives NCHW
+    ``x`` and ``out`` as they are when the call is NCHW (else the api converts).
     """
 
     name: str
@@ -34,6 +35,7 @@ class Backend:
     as_device_array: Callable[[object], object] | None = None
     run_device: Callable[..., object] | None = None
     hint: str = ""
+    takes_nchw: bool = False
 
 
 _BUILTIN = ("cpu", "numpy", "cuda")
@@ -98,7 +100,7 @@ def _lookup(name):
             _registry[key] = Backend(
                 key, module.run, getattr(module, "is_available", lambda: True),
                 getattr(module, "as_device_array", None), getattr(module, "run_device", None),
-                getattr(module, "UNAVAILABLE_HINT", ""),
+                getattr(module, "UNAVAILABLE_HINT", ""), getattr(module, "TAKES_NCHW", False),
             )
     return _registry.get(key)
 

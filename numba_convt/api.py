@@ -173,20 +173,21 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
 
 
 def _run_on_host(chosen, input, filters, args, out, options):
-    """NumPy in and out: the backend fills an NHWC buffer of the compute dtype."""
+    """NumPy in and out: the backend fills a buffer of the compute dtype, NHWC unless it takes NCHW."""
     input, filters = _as_array(input, "input"), _as_array(filters, "filters")
     spec = normalize(input, filters, *args)
     check_size(spec, input, filters)
     _check_out(out, spec, input, filters)
-    nchw = spec.data_format == "NCHW"
-    x = change_layout(input, True, spec.compute_dtype) if nchw else np.ascontiguousarray(input, spec.compute_dtype)
+    moved = spec.data_format == "NCHW" and not chosen.takes_nchw  # the backend computes NHWC
+    x = change_layout(input, True, spec.compute_dtype) if moved else np.ascontiguousarray(input, spec.compute_dtype)
     f = np.ascontiguousarray(filters, spec.compute_dtype)
-    writes_out = out is not None and not nchw and spec.compute_dtype == spec.dtype
-    buffer = out if writes_out else np.empty(spec.nhwc_output_shape, spec.compute_dtype)
+    writes_out = out is not None and not moved and spec.compute_dtype == spec.dtype
+    shape = spec.nhwc_output_shape if moved else spec.output_shape
+    buffer = out if writes_out else np.empty(shape, spec.compute_dtype)
     chosen.run(spec, x, f, buffer, **options)
     if writes_out:
         return out
-    if nchw:
+    if moved:
         return change_layout(buffer, False, spec.dtype, out)
     if out is None:
         return np.ascontiguousarray(buffer, spec.dtype)

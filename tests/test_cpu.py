@@ -36,7 +36,7 @@ PATHS = {
 }
 
 
-def _case(name):
+def _case(name, data_format="NHWC"):
     x_shape, f_shape, output_shape, strides, padding, dilations, dtype = PATHS[name]
     rng = np.random.default_rng(sum(map(ord, name)))
     x, f = rng.uniform(-4, 4, x_shape), rng.uniform(-4, 4, f_shape)
@@ -44,20 +44,30 @@ def _case(name):
         x, f = x.round(), f.round()
     if np.dtype(dtype).kind == "c":
         x, f = x - 1j * x[..., ::-1], f + 1j
-    return x.astype(dtype), f.astype(dtype), output_shape, strides, padding, "NHWC", dilations
+    if data_format == "NCHW":  # the cpu backend reads and writes NCHW in place on its BLAS paths
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        output_shape = [output_shape[i] for i in (0, 3, 1, 2)]
+        padding = padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)]
+    return x.astype(dtype), f.astype(dtype), output_shape, strides, padding, data_format, dilations
 
 
 # (_Y_BYTES, _MIN_TASKS) -> how the BLAS path splits its work
 SPLITS = {"images": (1 << 30, 1), "one-image": (1 << 30, 1 << 10), "bands": (1, 1), "rows": (1, 1 << 10)}
 
 
+# NCHW inputs reach the GEMM copied to NHWC per task, or read transposed per image
+LAYOUTS = {"NHWC": 0, "NCHW-copied": 1 << 30, "NCHW-transposed": 1}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("name", PATHS)
-def test_each_path_matches_reference(name, split, monkeypatch):
+def test_each_path_matches_reference(name, split, layout, monkeypatch):
     y_bytes, min_tasks = SPLITS[split]
     monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
     monkeypatch.setattr(cpu, "_MIN_TASKS", min_tasks)
-    args = _case(name)
+    monkeypatch.setattr(cpu, "_NCHW_GEMM_PIXELS", LAYOUTS[layout])
+    args = _case(name, layout[:4])
     spec = _spec(*args)
     assert cpu._use_blas(spec) == name.startswith("blas")
     assert cpu._is_subpixel(spec) == ("subpixel" in name)
@@ -114,12 +124,17 @@ SUBPIXEL_FORCED = [
 ]
 
 
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("case", range(len(SUBPIXEL_FORCED)))
-def test_subpixel_kernel_on_shapes_the_cost_model_avoids(case, monkeypatch):
+def test_subpixel_kernel_on_shapes_the_cost_model_avoids(case, data_format, monkeypatch):
     x_shape, f_shape, output_shape, strides, padding, dilations = SUBPIXEL_FORCED[case]
     rng = np.random.default_rng(case)
     x, f = rng.uniform(-4, 4, x_shape).astype(np.float64), rng.uniform(-4, 4, f_shape).astype(np.float64)
-    args = (x, f, output_shape, strides, padding, "NHWC", dilations)
+    if data_format == "NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        output_shape = [output_shape[i] for i in (0, 3, 1, 2)]
+        padding = padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)]
+    args = (x, f, output_shape, strides, padding, data_format, dilations)
     assert cpu._use_blas(_spec(*args)) and not cpu._is_subpixel(_spec(*args))
     monkeypatch.setattr(cpu, "_is_subpixel", lambda spec: True)  # every case's taps split evenly
     assert_close(numba_convt.conv2d_transpose(*args, backend="cpu"),

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from .._geometry import input_coord
+from .._layout import change_layout
 from . import _blas
 from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
 
@@ -41,9 +42,11 @@ _SERIAL_WORK = 1 << 17  # multiply-adds below which thread start-up costs more t
 # Bound on a task's Y, ~L2: larger GEMMs run faster (M=64 rows: 108 GFLOP/s,
 # 512: 170, one core) until Y spills out of L2.
 _Y_BYTES = 1 << 21
+_NCHW_GEMM_PIXELS = 256  # NCHW images this large get a GEMM each, smaller ones are copied to NHWC first
 _MAX_TASK_BYTES = 1 << 26  # beyond, a task's scratch is too large: direct loops instead
 _MIN_TASKS = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's cores, whatever set_num_threads says
 _input_coord = numba.njit(inline="always", **_FLAGS)(input_coord)
+TAKES_NCHW = True  # the api passes NCHW arrays as they are (the BLAS paths read and write them in place)
 
 
 def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
@@ -122,14 +125,33 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                             ov[g * cog + co] = ab[co]
 
 
-def _gather_co(y, out_n, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
-    """Output rows ``o0:o1`` of one image from ``y[iy - i0, ix, ky, kx, co]
-    = x[n, iy, ix] @ filters[ky, kx].T``, which holds every input row they need."""
+@numba.njit(inline="always", **_FLAGS)
+def _out_row(out_n, oy, rowbuf, nchw):
+    """Where output row ``oy`` of one image is assembled, ``[W, C]``: the row
+    itself (NHWC), or ``rowbuf``, which :func:`_flush_row` then stores (NCHW)."""
+    return rowbuf if nchw else out_n[oy]
+
+
+@numba.njit(inline="always", **_FLAGS)
+def _flush_row(out_n, oy, row, nchw):
+    """Store an assembled row into an NCHW image ``[C, H, W]``, a plane at a time."""
+    if nchw:
+        for co in range(row.shape[1]):
+            plane = out_n[co, oy]
+            for ox in range(row.shape[0]):
+                plane[ox] = row[ox, co]
+
+
+def _gather_co(y, out_n, nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
+    """Output rows ``o0:o1`` of one image (``[H, W, C]``, or ``[C, H, W]`` if
+    ``nchw``) from ``y[iy - i0, ix, ky, kx, co] = x[n, iy, ix] @ filters[ky, kx].T``,
+    which holds every input row they need."""
     _, in_w, k_h, k_w, cout = y.shape
-    out_w = out_n.shape[1]
+    out_w = out_n.shape[2 if nchw else 1]
     acc = np.empty(((out_w + sw - 1) // sw, cout), out_n.dtype)
+    rowbuf = np.empty((out_w if nchw else 0, cout), out_n.dtype)
     for oy in range(o0, o1):
-        orow = out_n[oy]
+        orow = _out_row(out_n, oy, rowbuf, nchw)
         for ox0 in range(min(sw, out_w)):
             nb = (out_w - ox0 + sw - 1) // sw
             acc[:nb] = 0
@@ -150,16 +172,18 @@ def _gather_co(y, out_n, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
                 ov, ab = orow[ox0 + sw * b], acc[b]
                 for co in range(cout):
                     ov[co] = ab[co]
+        _flush_row(out_n, oy, orow, nchw)
 
 
-def _gather_pix(yt, i, out_n, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
+def _gather_pix(yt, i, out_n, nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
     """As :func:`_gather_co` from ``yt[ky, kx, co, i, iy - i0, ix]``: pixels
     contiguous, so the adds vectorize over pixels when ``C_out`` is small."""
     k_h, k_w, cout, _, _, in_w = yt.shape
-    out_w = out_n.shape[1]
+    out_w = out_n.shape[2 if nchw else 1]
     acc = np.empty((sw, cout, (out_w + sw - 1) // sw), out_n.dtype)
+    rowbuf = np.empty((out_w if nchw else 0, cout), out_n.dtype)
     for oy in range(o0, o1):
-        orow = out_n[oy]
+        orow = _out_row(out_n, oy, rowbuf, nchw)
         acc[:] = 0
         for ky in range(k_h):
             iy = _input_coord(oy, ky, pt, sh, dh, in_h)
@@ -178,6 +202,7 @@ def _gather_pix(yt, i, out_n, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
                 a_ = acc[ox0, co]
                 for b in range((out_w - ox0 + sw - 1) // sw):
                     orow[ox0 + sw * b, co] = a_[b]
+        _flush_row(out_n, oy, orow, nchw)
 
 
 _gather_co_kernel = numba.njit(**_FLAGS)(_gather_co)
@@ -199,13 +224,43 @@ def _task_span(task, batch, images, rows, band):
     return n0, min(images, batch - n0), r0, min(rows, r0 + band)
 
 
-def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, sh, sw, dh, dw, pt, pl):
+@numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced until the call returns
+def _gemm(gemm, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``c = alpha * op(a) @ op(b) + beta * c``, row-major, from the arrays'
+    first elements (``op`` transposes when asked)."""
+    gemm(_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS, m, n, k, alpha,
+         a.ctypes.data, lda, b.ctypes.data, ldb, beta, c.ctypes.data, ldc)
+
+
+@numba.njit(inline="always", **_FLAGS)
+def _rows_nhwc(x, n0, m, i0, i1):
+    """Rows ``i0:i1`` of NCHW images ``n0:n0 + m``, copied into NHWC order: a
+    task's input, small enough to stay in cache, as its GEMM wants it."""
+    in_c, in_w = x.shape[1], x.shape[3]
+    xs = np.empty((m, i1 - i0, in_w, in_c), x.dtype)
+    for i in range(m):
+        for r in range(i1 - i0):
+            dst = xs[i, r]
+            for c0 in range(0, in_c, 16):  # 16x16 tiles: each written line is filled while in L1
+                for b0 in range(0, in_w, 16):
+                    for ci in range(c0, min(in_c, c0 + 16)):
+                        src = x[n0 + i, ci, i0 + r]
+                        for ix in range(b0, min(in_w, b0 + 16)):
+                            dst[ix, ci] = src[ix]
+    return xs
+
+
+def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, nchw, sh, sw, dh, dw, pt, pl):
     """Each task takes ``images`` whole images, or ``band_h`` output rows of one
-    image: one GEMM on the task's own thread gives ``Y`` for the input rows
-    that reach them, then the gather. Bands share a few input rows, computed by both."""
-    batch, in_h, in_w, in_c = x.shape
+    image: GEMMs on the task's own thread give ``Y`` for the input rows that
+    reach them, then the gather. Bands share a few input rows, computed by
+    both. ``x`` and ``out`` are NHWC, or NCHW if ``nchw``: then each task
+    copies its input rows into NHWC order and assembles its output rows
+    before storing them plane by plane."""
+    batch = x.shape[0]
+    in_h, in_w, in_c = (x.shape[2], x.shape[3], x.shape[1]) if nchw else (x.shape[1], x.shape[2], x.shape[3])
     k_h, k_w, cout, _ = w.shape
-    out_h = out.shape[1]
+    out_h = out.shape[2 if nchw else 1]
     cols = k_h * k_w * cout
     for task in numba.prange(_task_count(batch, images, out_h, band_h)):
         n0, m, o0, o1 = _task_span(task, batch, images, out_h, band_h)
@@ -214,22 +269,37 @@ def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, sh, s
             i0 = max(0, -(((k_h - 1) * dh - pt - o0) // sh))  # ceil((o0 + pt - (k_h-1)*dh) / sh)
             i1 = min(in_h, (o1 - 1 + pt) // sh + 1)
             if i1 <= i0:  # rows no input reaches (o0 >= o1 included)
-                out[n0, o0:o1] = 0
+                if nchw:
+                    out[n0, :, o0:o1] = 0
+                else:
+                    out[n0, o0:o1] = 0
                 continue
-        pixels = m * (i1 - i0) * in_w
+        each = (i1 - i0) * in_w  # pixels per image
+        pixels = m * each
         y = np.empty(pixels * cols, out.dtype)
+        if nchw and each >= _NCHW_GEMM_PIXELS:  # a GEMM per image, reading its [C_in, pixels] rows transposed
+            for i in range(m):
+                xt = x[n0 + i, :, i0:]  # X.T: [C_in, pixels], rows in_h * in_w apart
+                if pixels_last:  # Y.T = W @ X.T, image i's columns
+                    _gemm(gemm, False, False, cols, each, in_c, alpha, w, in_c, xt, in_h * in_w,
+                          beta, y[i * each:], pixels)
+                else:
+                    _gemm(gemm, True, True, each, cols, in_c, alpha, xt, in_h * in_w, w, in_c,
+                          beta, y[i * each * cols:], cols)
+        else:  # one GEMM over the task's rows as an NHWC [pixels, C_in] matrix (copied from NCHW)
+            xs = _rows_nhwc(x, n0, m, i0, i1) if nchw else x[n0:n0 + m, i0:i1]
+            if pixels_last:  # Y.T = W @ X.T
+                _gemm(gemm, False, True, cols, pixels, in_c, alpha, w, in_c, xs, in_c, beta, y, pixels)
+            else:
+                _gemm(gemm, False, True, pixels, cols, in_c, alpha, xs, in_c, w, in_c, beta, y, cols)
         if pixels_last:
-            gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, cols, pixels, in_c, alpha, w.ctypes.data, in_c,
-                 x[n0, i0].ctypes.data, in_c, beta, y.ctypes.data, pixels)
             yt = y.reshape(k_h, k_w, cout, m, i1 - i0, in_w)
             for i in range(m):
-                _gather_pix_kernel(yt, i, out[n0 + i], o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
+                _gather_pix_kernel(yt, i, out[n0 + i], nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
         else:
-            gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, pixels, cols, in_c, alpha, x[n0, i0].ctypes.data, in_c,
-                 w.ctypes.data, in_c, beta, y.ctypes.data, cols)
             y6 = y.reshape(m, i1 - i0, in_w, k_h, k_w, cout)
             for i in range(m):
-                _gather_co_kernel(y6[i], out[n0 + i], o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
+                _gather_co_kernel(y6[i], out[n0 + i], nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
 
 
 @numba.njit(inline="always", **_FLAGS)
@@ -239,21 +309,26 @@ def _block_of(row, n0, q_first, q_count, qx_first, qx_count):
     return n0 + block // q_count, q_first + block % q_count, qx_first + row % qx_count
 
 
-def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, sh, sw, dh, dw, pt, pl):
+def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw, sh, sw, dh, dw, pt, pl):
     """Sub-pixel form, for filters whose taps split evenly over the phases
     (see :func:`_is_subpixel`). Output pixel ``(q*sh + r - pt, qx*sw + rx - pl)``
     is row ``(q, qx)``, column ``(r, rx, co)`` of ``A @ wp.T``, where row
     ``(q, qx)`` of ``A`` holds ``x[q - t*dh, qx - tx*dw]`` for each tap
     ``(t, tx)`` and ``wp[(r, rx, co), (t, tx, ci)] = filters[r + sh*t, rx + sw*tx, co, ci]``.
-    So one GEMM per task sums every tap, and its result is copied out."""
-    batch, in_h, in_w, in_c = x.shape
-    _, out_h, out_w, cout = out.shape
+    So one GEMM per task sums every tap, and its result is copied out.
+    ``x`` and ``out`` are NHWC, or NCHW if ``nchw``."""
+    batch = x.shape[0]
+    in_h, in_w, in_c = (x.shape[2], x.shape[3], x.shape[1]) if nchw else (x.shape[1], x.shape[2], x.shape[3])
+    out_h, out_w, cout = (out.shape[2], out.shape[3], out.shape[1]) if nchw else (out.shape[1], out.shape[2], out.shape[3])
     q0, qx0 = pt // sh, pl // sw
     bh, bw = (out_h - 1 + pt) // sh + 1 - q0, (out_w - 1 + pl) // sw + 1 - qx0
     depth, width = th * tw * in_c, sh * sw * cout
     for task in numba.prange(_task_count(batch, images, bh, band_q)):
         n0, m, b0, b1 = _task_span(task, batch, images, bh, band_q)
         rows = m * (b1 - b0) * bw
+        lo = max(0, q0 + b0 - (th - 1) * dh)  # the input rows the task's blocks reach
+        hi = max(lo, min(in_h, q0 + b1))
+        xs = _rows_nhwc(x, n0, m, lo, hi) if nchw else x[n0:n0 + m, lo:hi]
         a = np.empty((rows, th, tw, in_c), out.dtype)
         c = np.empty((rows, sh, sw, cout), out.dtype)
         for row in range(rows):
@@ -263,25 +338,29 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, sh, s
                 for tx in range(tw):
                     ix, at = qx - tx * dw, a[row, t, tx]
                     if 0 <= iy < in_h and 0 <= ix < in_w:
-                        xv = x[n, iy, ix]
+                        xv = xs[n - n0, iy - lo, ix]
                         for ci in range(in_c):
                             at[ci] = xv[ci]
                     else:
                         at[:] = 0
-        gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, rows, width, depth, alpha, a.ctypes.data, depth,
-             wp.ctypes.data, depth, beta, c.ctypes.data, width)
-        for row in range(rows):
-            n, q, qx = _block_of(row, n0, q0 + b0, b1 - b0, qx0, bw)
+        _gemm(gemm, False, True, rows, width, depth, alpha, a, depth, wp, depth, beta, c, width)
+        rowbuf = np.empty((out_w if nchw else 0, cout), out.dtype)
+        for block in range(m * (b1 - b0)):  # a block row at a time, so each output row completes
+            n, q, _ = _block_of(block * bw, n0, q0 + b0, b1 - b0, qx0, bw)
             for r in range(sh):
                 oy = q * sh + r - pt
                 if oy < 0 or oy >= out_h:
                     continue
-                for rx in range(sw):
-                    ox = qx * sw + rx - pl
-                    if 0 <= ox < out_w:
-                        ov, cv = out[n, oy, ox], c[row, r, rx]
-                        for co in range(cout):
-                            ov[co] = cv[co]
+                orow = _out_row(out[n], oy, rowbuf, nchw)
+                for row in range(block * bw, (block + 1) * bw):
+                    qx = qx0 + row % bw
+                    for rx in range(sw):
+                        ox = qx * sw + rx - pl
+                        if 0 <= ox < out_w:
+                            ov, cv = orow[ox], c[row, r, rx]
+                            for co in range(cout):
+                                ov[co] = cv[co]
+                _flush_row(out[n], oy, orow, nchw)
 
 
 def _compiled(function, name, **options):
@@ -388,7 +467,8 @@ def _subpixel_split(spec, itemsize):
 
 
 def _run_blas(spec, x, filters, out, args):
-    """``Y = x @ W`` band by band, ``W`` being ``[KH*KW*C_out, C_in]``: the filters as given."""
+    """``Y = x @ W`` band by band, ``W`` being ``[KH*KW*C_out, C_in]``: the
+    filters as given. ``x`` and ``out`` in ``spec.data_format``."""
     gemm = _blas.gemm(spec.compute_dtype)
     if spec.compute_dtype.kind == "c":  # complex gemm takes alpha and beta by address
         one, zero = np.ones(1, spec.compute_dtype), np.zeros(1, spec.compute_dtype)
@@ -397,27 +477,30 @@ def _run_blas(spec, x, filters, out, args):
         alpha, beta = 1.0, 0.0
     work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
     images, band = _split(spec)[:2]
+    nchw = spec.data_format == "NCHW"
     with _blas.single_threaded():
         if _is_subpixel(spec):
             th, tw = spec.k_h // spec.stride_h, spec.k_w // spec.stride_w
             wp = filters.reshape(th, spec.stride_h, tw, spec.stride_w, spec.out_c, spec.in_c)
             wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
-            _launch(_subpixel_tasks, work, x, wp, out, gemm, alpha, beta, images, band, th, tw, *args)
+            _launch(_subpixel_tasks, work, x, wp, out, gemm, alpha, beta, images, band, th, tw, nchw, *args)
         else:
-            _launch(_blas_tasks, work, x, filters, out, gemm, alpha, beta, images, band, spec.out_c < 16, *args)
+            _launch(_blas_tasks, work, x, filters, out, gemm, alpha, beta, images, band, spec.out_c < 16, nchw,
+                    *args)
 
 
 def run(spec, x, filters, out):
-    """Compute the transposed convolution of ``x`` into ``out`` (all NHWC).
+    """Compute the transposed convolution of ``x`` into ``out``.
 
     Parameters
     ----------
     spec : numba_convt.Spec
         The normalized call.
     x, filters : numpy.ndarray
-        C-contiguous NHWC input and ``[KH, KW, C_out / G, C_in]`` filters.
+        C-contiguous input in ``spec.data_format`` (this backend takes NCHW
+        as it is: ``TAKES_NCHW``) and ``[KH, KW, C_out / G, C_in]`` filters.
     out : numpy.ndarray
-        C-contiguous NHWC result, every element of which is written.
+        C-contiguous result in ``spec.data_format``, every element of which is written.
     """
     if out.size == 0:
         return
@@ -427,7 +510,18 @@ def run(spec, x, filters, out):
     args = (spec.stride_h, spec.stride_w, spec.dil_h, spec.dil_w, spec.pad_top, spec.pad_left)
     if _use_blas(spec):
         _run_blas(spec, x, filters, out, args)
-        return
+    elif spec.data_format == "NCHW":  # the direct loops index NHWC
+        view = out.transpose(0, 2, 3, 1)  # already NHWC in memory when C_out or H*W is 1
+        nhwc = view if view.flags.c_contiguous else np.empty(spec.nhwc_output_shape, out.dtype)
+        _run_direct(spec, change_layout(x, True, x.dtype), filters, nhwc, args)
+        if nhwc is not view:
+            change_layout(nhwc, False, out.dtype, out)
+    else:
+        _run_direct(spec, x, filters, out, args)
+
+
+def _run_direct(spec, x, filters, out, args):
+    """The direct loops, NHWC, with the inner loop the channel counts favour."""
     g, k_h, k_w = spec.groups, spec.k_h, spec.k_w
     cig, cog = spec.in_c // g, spec.out_c // g
     f = filters.reshape(k_h, k_w, cog, g, cig).transpose(3, 0, 1, 4, 2)  # [G, KH, KW, Cig, Cog]
