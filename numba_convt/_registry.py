@@ -6,7 +6,8 @@ the C-contiguous NHWC ``x`` and ``[KH, KW, C_out / groups, C_in]`` filters.
 Built-in backends live in ``numba_convt.backends.<name>`` and are imported on
 first use, so ``import numba_convt`` compiles nothing (and never imports
 ``numba.cuda``). A backend that also takes device arrays (``"cuda"``) adds
-``as_device_array`` and ``run_device``.
+``as_device_array`` and ``run_device``; one that sets ``TAKES_NCHW`` (``"cpu"``)
+gets NCHW ``x`` and ``out`` as they are for NCHW calls.
 """
 
 import importlib
