@@ -16,8 +16,10 @@ task (several whole images, or a band of output rows of one) computes
 output rows with the same phase loops. The GEMM is NumPy's own OpenBLAS,
 called from inside the ``prange`` on the task's thread (see ``_blas``), so
 GEMM and gather share the cores and the cache; how work is split depends on
-the shapes only, so these results are deterministic too. Everything else
-runs direct loops.
+the shapes (and the machine's core count) only, so these results are
+deterministic too. Kernels whose taps split evenly over the phases use the
+sub-pixel form instead: one GEMM over all taps, copied out. These paths read
+and write NCHW calls in place. Everything else runs direct loops (NHWC).
 """
 
 import contextlib
