@@ -7,6 +7,7 @@ simulator covers multi-block grids and the grid-stride loops quickly.
 """
 
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -355,7 +356,9 @@ def test_cuda_simulator_leaves_cpu_kernels_native():
     args = make_case(np.random.default_rng(16))
     assert_close(conv2d_transpose(*args, backend="cpu"), reference(*args))
     assert not numba.config.DISABLE_JIT
-    dispatchers = [value for value in vars(cpu).values() if isinstance(value, numba.core.dispatcher.Dispatcher)]
+    dispatchers = [obj for obj in gc.get_objects()  # wherever the module keeps them (some sit in a dict)
+                   if issubclass(type(obj), numba.core.dispatcher.Dispatcher)  # type(): some objects hide __class__
+                   and obj.py_func.__module__ == cpu.__name__]
     assert dispatchers and all(isinstance(d, CPUDispatcher) for d in dispatchers)
     assert any(d.signatures for d in dispatchers)  # compiled to machine code, simulator or not
 

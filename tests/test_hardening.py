@@ -410,7 +410,7 @@ FRESH_SCRIPT = textwrap.dedent(r"""
     def inspect(module):
         found = {}
         dispatchers = {obj.py_func.__qualname__: obj for obj in gc.get_objects()  # kernels kept in dicts too
-                       if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__}
+                       if issubclass(type(obj), CPUDispatcher) and obj.py_func.__module__ == module.__name__}
         for attr, obj in sorted(dispatchers.items()):
             for sig, cres in obj.overloads.items():
                 data = sorted({str(a.dtype) for a in sig if isinstance(a, types.Array)})
