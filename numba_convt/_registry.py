@@ -6,8 +6,8 @@ the C-contiguous NHWC ``x`` and ``[KH, KW, C_out / groups, C_in]`` filters.
 Built-in backends live in ``numba_convt.backends.<name>`` and are imported on
 first use, so ``import numba_convt`` compiles nothing (and never imports
 ``numba.cuda``). A backend that also takes device arrays (``"cuda"``) adds
-``as_device_array`` and ``run_device``; one that sets ``TAKES_NCHW`` (``"cpu"``)
-gets NCHW ``x`` and ``out`` as they are for NCHW calls.
+``as_device_array`` and ``run_device``; one with ``takes_nchw(spec)`` (``"cpu"``)
+gets NCHW ``x`` and ``out`` as they are for the NCHW calls it says yes to.
 """
 
 import importlib
@@ -26,8 +26,8 @@ class Backend:
     ``as_device_array(obj)`` (zero-copy view of a ``__cuda_array_interface__``
     object) and ``run_device(spec, input, filters, out, stream) -> result`` are
     set only for backends that take device arrays; ``hint`` says what an
-    unavailable backend needs. A backend with ``takes_nchw`` receives NCHW
-    ``x`` and ``out`` as they are when the call is NCHW (else the api converts).
+    unavailable backend needs. ``takes_nchw(spec)`` says whether an NCHW
+    call's ``x`` and ``out`` go to ``run`` as they are (else the api converts).
     """
 
     name: str
@@ -36,7 +36,7 @@ class Backend:
     as_device_array: Callable[[object], object] | None = None
     run_device: Callable[..., object] | None = None
     hint: str = ""
-    takes_nchw: bool = False
+    takes_nchw: Callable[[Spec], bool] = lambda spec: False
 
 
 _BUILTIN = ("cpu", "numpy", "cuda")
@@ -101,7 +101,7 @@ def _lookup(name):
             _registry[key] = Backend(
                 key, module.run, getattr(module, "is_available", lambda: True),
                 getattr(module, "as_device_array", None), getattr(module, "run_device", None),
-                getattr(module, "UNAVAILABLE_HINT", ""), getattr(module, "TAKES_NCHW", False),
+                getattr(module, "UNAVAILABLE_HINT", ""), getattr(module, "takes_nchw", Backend.takes_nchw),
             )
     return _registry.get(key)
 

@@ -178,7 +178,7 @@ def _run_on_host(chosen, input, filters, args, out, options):
     spec = normalize(input, filters, *args)
     check_size(spec, input, filters)
     _check_out(out, spec, input, filters)
-    moved = spec.data_format == "NCHW" and not chosen.takes_nchw  # the backend computes NHWC
+    moved = spec.data_format == "NCHW" and not chosen.takes_nchw(spec)  # the backend computes NHWC
     x = change_layout(input, True, spec.compute_dtype) if moved else np.ascontiguousarray(input, spec.compute_dtype)
     f = np.ascontiguousarray(filters, spec.compute_dtype)
     writes_out = out is not None and not moved and spec.compute_dtype == spec.dtype

@@ -70,8 +70,9 @@ def test_each_path_matches_reference(name, split, layout, monkeypatch):
     args = _case(name, layout[:4])
     spec = _spec(*args)
     assert cpu._use_blas(spec) == name.startswith("blas")
+    assert cpu.takes_nchw(spec) == name.startswith("blas")  # so NCHW reaches the BLAS kernels as it is
     assert cpu._is_subpixel(spec) == ("subpixel" in name)
-    images, band, _ = cpu._split(spec)
+    _, images, band, _ = cpu._split(spec)
     assert images > 1 or split != "images" or spec.batch == 1
     rows = spec.out_h
     if "subpixel" in name:  # bands of block rows
@@ -81,6 +82,14 @@ def test_each_path_matches_reference(name, split, layout, monkeypatch):
     out = np.full_like(expected, 7)  # the kernels must write every element
     numba_convt.conv2d_transpose(*args, backend="cpu", out=out)
     assert_close(out, expected, args[0].dtype)
+
+
+def test_api_hands_nchw_blas_calls_over_as_they_are(monkeypatch):
+    seen, run_blas = [], cpu._run_blas
+    monkeypatch.setattr(cpu, "_run_blas", lambda spec, x, *rest: seen.append(x.shape) or run_blas(spec, x, *rest))
+    args = _case("blas-out-channels", "NCHW")
+    numba_convt.conv2d_transpose(*args, backend="cpu")
+    assert seen == [args[0].shape]  # NCHW, not copied to NHWC first
 
 
 @pytest.mark.parametrize("name", [name for name in PATHS if name.startswith("blas")])
@@ -146,7 +155,7 @@ def test_layers_whose_tasks_need_huge_scratch_run_direct_loops():
     per task inside the kernel; the direct loops need no scratch."""
     x, f = np.ones((1, 2, 4096, 16), np.float32), np.ones((16, 16, 64, 16), np.float32)
     spec = _spec(x, f, [17, 4111], 1, "VALID", "NHWC", 1)
-    assert cpu._split(spec)[2] > cpu._MAX_TASK_BYTES and not cpu._use_blas(spec)
+    assert cpu._split(spec)[3] > cpu._MAX_TASK_BYTES and not cpu._use_blas(spec)
     y = numba_convt.conv2d_transpose(x, f, [17, 4111], 1, "VALID")
     assert y[0, 8, 2000, 0] == 2 * 16 * 16  # 2 input rows x 16 taps wide x 16 channels, all ones
 

@@ -30,7 +30,6 @@ import numba
 import numpy as np
 
 from .._geometry import input_coord
-from .._layout import change_layout
 from . import _blas
 from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
 
@@ -48,7 +47,6 @@ _NCHW_GEMM_PIXELS = 256  # NCHW images this large get a GEMM each, smaller ones 
 _MAX_TASK_BYTES = 1 << 26  # beyond, a task's scratch is too large: direct loops instead
 _MIN_TASKS = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's cores, whatever set_num_threads says
 _input_coord = numba.njit(inline="always", **_FLAGS)(input_coord)
-TAKES_NCHW = True  # the api passes NCHW arrays as they are (the BLAS paths read and write them in place)
 
 
 def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
@@ -408,13 +406,14 @@ def _use_blas(spec):
     return (
         _blas.gemm(spec.compute_dtype) is not None
         and spec.groups == 1 and spec.in_c >= 16 and spec.batch * spec.in_h * spec.in_w >= 64
-        and _split(spec)[2] <= _MAX_TASK_BYTES
+        and _split(spec)[3] <= _MAX_TASK_BYTES
     )
 
 
 def _split(spec):
-    """(images, band, scratch bytes) of a BLAS task, for the form that runs."""
-    return (_subpixel_split if _is_subpixel(spec) else _tasks)(spec, spec.compute_dtype.itemsize)
+    """(sub-pixel form?, images, band, scratch bytes) of a BLAS task."""
+    subpixel = _is_subpixel(spec)
+    return (subpixel, *(_subpixel_split if subpixel else _tasks)(spec, spec.compute_dtype.itemsize))
 
 
 def _tasks(spec, itemsize):
@@ -478,10 +477,10 @@ def _run_blas(spec, x, filters, out, args):
     else:
         alpha, beta = 1.0, 0.0
     work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
-    images, band = _split(spec)[:2]
+    subpixel, images, band, _ = _split(spec)
     nchw = spec.data_format == "NCHW"
     with _blas.single_threaded():
-        if _is_subpixel(spec):
+        if subpixel:
             th, tw = spec.k_h // spec.stride_h, spec.k_w // spec.stride_w
             wp = filters.reshape(th, spec.stride_h, tw, spec.stride_w, spec.out_c, spec.in_c)
             wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
@@ -489,6 +488,13 @@ def _run_blas(spec, x, filters, out, args):
         else:
             _launch(_blas_tasks, work, x, filters, out, gemm, alpha, beta, images, band, spec.out_c < 16, nchw,
                     *args)
+
+
+def takes_nchw(spec):
+    """Whether :func:`run` takes this NCHW call's arrays as they are: the BLAS
+    paths read and write NCHW in place; for the direct loops, which index
+    NHWC, the api converts."""
+    return _use_blas(spec)
 
 
 def run(spec, x, filters, out):
@@ -499,10 +505,10 @@ def run(spec, x, filters, out):
     spec : numba_convt.Spec
         The normalized call.
     x, filters : numpy.ndarray
-        C-contiguous input in ``spec.data_format`` (this backend takes NCHW
-        as it is: ``TAKES_NCHW``) and ``[KH, KW, C_out / G, C_in]`` filters.
+        C-contiguous input, NHWC or, where :func:`takes_nchw`, in
+        ``spec.data_format``; and ``[KH, KW, C_out / G, C_in]`` filters.
     out : numpy.ndarray
-        C-contiguous result in ``spec.data_format``, every element of which is written.
+        C-contiguous result in the layout of ``x``, every element of which is written.
     """
     if out.size == 0:
         return
@@ -512,18 +518,7 @@ def run(spec, x, filters, out):
     args = (spec.stride_h, spec.stride_w, spec.dil_h, spec.dil_w, spec.pad_top, spec.pad_left)
     if _use_blas(spec):
         _run_blas(spec, x, filters, out, args)
-    elif spec.data_format == "NCHW":  # the direct loops index NHWC
-        view = out.transpose(0, 2, 3, 1)  # already NHWC in memory when C_out or H*W is 1
-        nhwc = view if view.flags.c_contiguous else np.empty(spec.nhwc_output_shape, out.dtype)
-        _run_direct(spec, change_layout(x, True, x.dtype), filters, nhwc, args)
-        if nhwc is not view:
-            change_layout(nhwc, False, out.dtype, out)
-    else:
-        _run_direct(spec, x, filters, out, args)
-
-
-def _run_direct(spec, x, filters, out, args):
-    """The direct loops, NHWC, with the inner loop the channel counts favour."""
+        return
     g, k_h, k_w = spec.groups, spec.k_h, spec.k_w
     cig, cog = spec.in_c // g, spec.out_c // g
     f = filters.reshape(k_h, k_w, cog, g, cig).transpose(3, 0, 1, 4, 2)  # [G, KH, KW, Cig, Cog]
