@@ -3,7 +3,8 @@
 Random configurations rarely reach every path of ``backends/cpu.py``: the
 three direct inner loops (picked by channel counts), the BLAS path with its
 two gathers, and its three ways to split the work into tasks (several
-images, one image, bands of rows: only for large layers).
+images, one image, bands of rows: only for large layers), and the
+register-tiled kernel (``_tile``) with its bands, copies and edges.
 """
 
 import os
@@ -63,6 +64,9 @@ LAYOUTS = {"NHWC": 0, "NCHW-copied": 1 << 30, "NCHW-transposed": 1}
 @pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("name", PATHS)
 def test_each_path_matches_reference(name, split, layout, monkeypatch):
+    """The BLAS path as such: with the register-tiled kernel off (it takes
+    most of these layers, and has its own tests below)."""
+    monkeypatch.setattr(cpu, "_use_tiled", lambda spec: False)
     y_bytes, min_tasks = SPLITS[split]
     monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
     monkeypatch.setattr(cpu, "_MIN_TASKS", min_tasks)
@@ -178,7 +182,7 @@ def test_blas_path_runs_openblas_single_threaded(monkeypatch):
             seen.append(_openblas_threads())
 
     monkeypatch.setattr(cpu._blas, "single_threaded", Recording)
-    numba_convt.conv2d_transpose(*_case("blas-out-channels"), backend="cpu")
+    numba_convt.conv2d_transpose(*_case("blas-pixels"), backend="cpu")
     assert seen == [1]
 
 
@@ -186,7 +190,7 @@ def test_blas_path_runs_openblas_single_threaded(monkeypatch):
 def test_openblas_thread_count_restored_after_concurrent_calls():
     get = _openblas_threads
     before = get()
-    args = _case("blas-out-channels")
+    args = _case("blas-pixels")
     expected = numba_convt.conv2d_transpose(*args, backend="numpy")
     results, seen = [], []
 

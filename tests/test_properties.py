@@ -118,15 +118,15 @@ def _window_form(draw, h, w, data_format, allow_none):
 @st.composite
 def valid_calls(draw, large=False):
     """Valid calls in every argument form; ``large``: float layers with 16-40
-    input channels and 64-300 pixels, the sizes that take the cpu backend's
-    BLAS paths."""
+    input channels, 64-864 pixels and rows 8-24 wide, the sizes that take the
+    cpu backend's BLAS paths and its register-tiled kernel."""
     data_format = draw(st.sampled_from(["NHWC", "NCHW"]))
     dtype = draw(st.sampled_from(DTYPES[:2] if large else DTYPES))
     batch = draw(st.integers(1, 3) if large else st.integers(0, 2))
     groups = 1 if large else draw(st.integers(1, 3))
     group_in, group_out = draw(st.integers(16, 40) if large else st.integers(1, 2)), draw(st.integers(1, 20 if large else 3))
     in_c, out_c = groups * group_in, groups * group_out
-    in_h, in_w = (draw(st.integers(8, 12)), draw(st.integers(8, 12))) if large else (draw(st.integers(0, 4)), draw(st.integers(0, 4)))
+    in_h, in_w = (draw(st.integers(8, 12)), draw(st.integers(8, 24))) if large else (draw(st.integers(0, 4)), draw(st.integers(0, 4)))
     k_h, k_w = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     s_h, s_w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     d_h, d_w = draw(st.sampled_from([1, 1, 2, 3])), draw(st.sampled_from([1, 1, 2, 3]))
@@ -298,7 +298,8 @@ def test_valid_strategy_covers_the_forms():
 
 
 def test_large_strategy_reaches_the_blas_paths():
-    """valid_calls(large=True) takes both BLAS gathers (few and many output channels)."""
+    """valid_calls(large=True) takes the register-tiled kernel and both BLAS
+    gathers (few output channels; many, with few pixels per row phase)."""
     from numba_convt._normalize import normalize
     from numba_convt.backends import cpu
 
@@ -311,11 +312,13 @@ def test_large_strategy_reaches_the_blas_paths():
         args = {k: v for k, v in kwargs.items() if k not in ("input", "filters")}
         spec = normalize(np.asarray(kwargs["input"]), kwargs["filters"], args["output_shape"], args["strides"],
                          args.get("padding", "SAME"), args.get("data_format") or "NHWC", args.get("dilations"))
-        if cpu._use_blas(spec) and not cpu._is_subpixel(spec):
+        if cpu._use_tiled(spec):
+            seen.add("tiled")
+        elif cpu._use_blas(spec) and not cpu._is_subpixel(spec):
             seen.add("pixels-last" if spec.out_c < 16 else "channels-last")
 
     collect()
-    assert seen == {"pixels-last", "channels-last"}
+    assert seen == {"pixels-last", "channels-last", "tiled"}
 
 
 # --------------------------------------------------------------------------

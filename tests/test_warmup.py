@@ -23,8 +23,8 @@ def compiled():
     return {f"{d.py_func.__qualname__}{sig}" for d in gc.get_objects()
             if isinstance(d, Dispatcher) for sig in d.overloads}
 
-def call(dtype, x_shape, f_shape, output_shape, strides, padding="SAME", **kwargs):
-    x, f = np.ones(x_shape, dtype), np.ones(f_shape, dtype)
+def call(dtype, x_shape, f_shape, output_shape, strides, padding="SAME", fill=1, **kwargs):
+    x, f = np.ones(x_shape, dtype), np.full(f_shape, fill).astype(dtype)
     numba_convt.conv2d_transpose(x, f, output_shape, strides, padding, **kwargs)
 
 numba_convt.warmup()
@@ -39,6 +39,8 @@ for dtype in ("float32", "float64", "float16"):
     call(dtype, (2, 3, 9, 9), (3, 3, 4, 3), [2, 4, 19, 19], 2, "VALID", data_format="NCHW")
     call(dtype, (1, 64, 64, 32), (3, 3, 8, 32), [64, 64], 1)               # BLAS, C_out < 16
     call(dtype, (1, 8, 8, 32), (2, 2, 8, 32), [8, 8], 1)                   # small BLAS
+    call(dtype, (8, 16, 16, 128), (4, 4, 64, 128), [32, 32], 2, fill=np.inf)  # filters not finite: BLAS
+    call(dtype, (2, 64, 9, 9), (3, 3, 32, 64), [2, 32, 9, 9], 1, data_format="NCHW")  # tiled, NCHW
 after_layers = compiled()
 call("int32", (1, 4, 4, 2), (3, 3, 2, 2), [8, 8], 2)
 print(json.dumps({"layers": sorted(after_layers - warm), "int32": sorted(compiled() - after_layers)}))

@@ -18,19 +18,24 @@ called from inside the ``prange`` on the task's thread (see ``_blas``), so
 GEMM and gather share the cores and the cache; how work is split depends on
 the shapes (and the machine's core count) only, so these results are
 deterministic too. Kernels whose taps split evenly over the phases use the
-sub-pixel form instead: one GEMM over all taps, copied out. These paths read
-and write NCHW calls in place. Everything else runs direct loops (NHWC).
+sub-pixel form instead: one GEMM over all taps, copied out. Float layers with
+at least 16 output channels and wide enough rows skip ``Y`` altogether: a
+register-tiled kernel (``_tile``, 512-bit vectors where the CPU has them)
+sums every tap of a phase into 8 output pixels by 32 channels at a time.
+These paths read and write NCHW calls in place. Everything else runs direct
+loops (NHWC).
 """
 
 import contextlib
+import math
 import threading
 import types
 
 import numba
 import numpy as np
 
-from .._geometry import input_coord
-from . import _blas
+from .._geometry import first_tap, input_coord
+from . import _blas, _tile
 from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
 
 # The JIT options, in one place. ``fastmath`` is limited to "contract" (fused
@@ -47,6 +52,7 @@ _NCHW_GEMM_PIXELS = 256  # NCHW images this large get a GEMM each, smaller ones 
 _MAX_TASK_BYTES = 1 << 26  # beyond, a task's scratch is too large: direct loops instead
 _MIN_TASKS = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's cores, whatever set_num_threads says
 _input_coord = numba.njit(inline="always", **_FLAGS)(input_coord)
+_first_tap = numba.njit(inline="always", **_FLAGS)(first_tap)
 
 
 def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
@@ -233,6 +239,12 @@ def _gemm(gemm, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 
 
 @numba.njit(inline="always", **_FLAGS)
+def _input_rows(o0, o1, in_h, k_h, sh, dh, pt):
+    """The input rows ``i0:i1`` that output rows ``o0:o1`` reach (``i1 <= i0`` if none)."""
+    return max(0, -(((k_h - 1) * dh - pt - o0) // sh)), min(in_h, (o1 - 1 + pt) // sh + 1)
+
+
+@numba.njit(inline="always", **_FLAGS)
 def _rows_nhwc(x, n0, m, i0, i1):
     """Rows ``i0:i1`` of NCHW images ``n0:n0 + m``, copied into NHWC order: a
     task's input, small enough to stay in cache, as its GEMM wants it."""
@@ -266,8 +278,7 @@ def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, nchw,
         n0, m, o0, o1 = _task_span(task, batch, images, out_h, band_h)
         i0, i1 = 0, in_h
         if band_h < out_h:  # only the input rows that reach o0:o1
-            i0 = max(0, -(((k_h - 1) * dh - pt - o0) // sh))  # ceil((o0 + pt - (k_h-1)*dh) / sh)
-            i1 = min(in_h, (o1 - 1 + pt) // sh + 1)
+            i0, i1 = _input_rows(o0, o1, in_h, k_h, sh, dh, pt)
             if i1 <= i0:  # rows no input reaches (o0 >= o1 included)
                 if nchw:
                     out[n0, :, o0:o1] = 0
@@ -363,6 +374,127 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw,
                 _flush_row(out[n], oy, orow, nchw)
 
 
+@numba.njit(inline="always", **_FLAGS)
+def _padded_rows(x, n, i0, i1, pad_left, width, rows, nchw):
+    """Input rows ``i0:i1`` of image ``n`` as ``[rows, width, C_in]``, with
+    ``pad_left`` zero columns before and zeros after, then zero rows enough
+    for a tile of ``rows`` pixels to read past the end (it never stores those)."""
+    in_c, in_w = (x.shape[1], x.shape[3]) if nchw else (x.shape[3], x.shape[2])
+    xs = np.empty((i1 - i0 + (rows + width - 1) // width, width, in_c), x.dtype)
+    xs[i1 - i0:] = 0
+    for r in range(i1 - i0):
+        row = xs[r]
+        row[:pad_left] = 0
+        row[pad_left + in_w:] = 0
+        dst = row[pad_left:]
+        if nchw:  # 16x16 tiles: each written line is filled while in L1
+            for c0 in range(0, in_c, 16):
+                for b0 in range(0, in_w, 16):
+                    for ci in range(c0, min(in_c, c0 + 16)):
+                        src = x[n, ci, i0 + r]
+                        for ix in range(b0, min(in_w, b0 + 16)):
+                            dst[ix, ci] = src[ix]
+        else:
+            dst[:in_w] = x[n, i0 + r]
+    return xs
+
+
+@numba.njit(inline="always", **_FLAGS)
+def _by_phase(o0, o1, sh):
+    """Rows ``o0:o1``, those of one phase (so of one set of filter rows) in a run."""
+    rows = np.empty(o1 - o0, np.int64)
+    i = 0
+    for r in range(min(sh, o1 - o0)):
+        for oy in range(o0 + r, o1, sh):
+            rows[i] = oy
+            i += 1
+    return rows
+
+
+def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, sw, dh, dw, pt, pl):
+    """Register-tiled direct kernel: :mod:`_tile` computes ``rows`` output
+    pixels of one column phase (``ox = ox0 + sw*j``, consecutive ``j``) by a
+    block of ``wp.shape[-1]`` output channels, summing over the phase's taps
+    and the input channels. A task takes a band of ``band`` output rows of
+    one image, and copies the input rows they reach into a zero-padded
+    buffer, so every tap of a phase is in range for every pixel (exact for
+    finite filters: ``0 * w == 0``); NHWC rows that need no padding are read
+    in place unless ``copy``. ``wp`` is ``[blocks, KH, KW, C_in, block]``,
+    zero beyond ``C_out``. ``x`` and ``out`` are NHWC, or NCHW if ``nchw``:
+    then the band is assembled NHWC first."""
+    batch = x.shape[0]
+    in_h, in_w, in_c = (x.shape[2], x.shape[3], x.shape[1]) if nchw else (x.shape[1], x.shape[2], x.shape[3])
+    out_h, out_w, cout = (out.shape[2], out.shape[3], out.shape[1]) if nchw else (out.shape[1], out.shape[2], out.shape[3])
+    blocks, k_h, k_w, _, block = wp.shape
+    for task in numba.prange(_task_count(batch, 1, out_h, band)):
+        n, _, o0, o1 = _task_span(task, batch, 1, out_h, band)
+        i0, i1 = _input_rows(o0, o1, in_h, k_h, sh, dh, pt)
+        if copy or nchw:
+            xs = _padded_rows(x, n, i0, max(i0, i1), pad_left, width, rows, nchw)
+        else:
+            xs = x[n, i0:]
+        assembled = np.empty((o1 - o0, out_w if nchw else 0, cout), out.dtype)
+        xoff, woff = np.empty(k_h * k_w, np.int64), np.empty(k_h * k_w, np.int64)
+        for b in range(blocks):  # each block's filters serve every row of the band while in cache
+            for ox0 in range(min(sw, out_w)):
+                for oy in _by_phase(o0, o1, sh):
+                    orow = _out_row(out[n], oy, assembled[oy - o0], nchw)
+                    _tiled_phase(tile, rows, xs, wp[b], orow[ox0:, b * block:], xoff, woff, oy - sh * i0, ox0,
+                                 in_h - i0, pad_left, width, sh, sw, dh, dw, pt, pl)
+        for oy in range(o0, o1):
+            _flush_row(out[n], oy, assembled[oy - o0], nchw)
+
+
+@numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced while the kernel has their addresses
+def _tiled_phase(tile, rows, xs, w, dest, xoff, woff, oy, ox0, in_h, pad_left, width, sh, sw, dh, dw, pt, pl):
+    """Columns ``ox0 + sw*j`` of an output row of :func:`_tiled_tasks`, for one
+    block of channels: ``dest[sw*j, :block]``. ``xs`` holds the padded input
+    rows, in which the output row is row ``oy`` and the input ``in_h`` rows
+    tall; ``w`` is the block's filters. ``xoff`` and ``woff`` are scratch
+    for the kernel's tap offsets."""
+    k_h, k_w, in_c, block = w.shape
+    step_h, step_w = sh // math.gcd(sh, dh), sw // math.gcd(sw, dw)  # taps of one phase are this far apart
+    taps = 0
+    for ky in range(_first_tap(oy, k_h, pt, sh, dh, step_h), k_h, step_h):
+        iy = (oy + pt - ky * dh) // sh
+        if iy < 0 or iy >= in_h:
+            continue
+        for kx in range(_first_tap(ox0, k_w, pl, sw, dw, step_w), k_w, step_w):
+            xoff[taps] = (iy * width + pad_left + (ox0 + pl - kx * dw) // sw) * in_c
+            woff[taps] = (ky * k_w + kx) * in_c * block
+            taps += 1
+    nb, cols = (dest.shape[0] + sw - 1) // sw, min(block, dest.shape[1])
+    ldc, size = dest.strides[0] // dest.itemsize * sw, dest.itemsize
+    for j in range(0, nb, rows):
+        tile(xs.ctypes.data + j * in_c * size, xoff.ctypes.data, woff.ctypes.data, taps, in_c, in_c, w.ctypes.data,
+             dest[sw * j:].ctypes.data, ldc, nb - j, cols)
+
+
+def _pack(filters, wp):
+    """``wp[b, ky, kx, ci, j] = filters[ky, kx, b*block + j, ci]``, zero past
+    ``C_out``, in 16x16 tiles; returns how many taps hold a value that is not
+    finite."""
+    blocks, k_h, k_w, in_c, block = wp.shape
+    cout = filters.shape[2]
+    bad = 0
+    for tap in numba.prange(k_h * k_w):
+        ky, kx = tap // k_w, tap % k_w
+        src, check = filters[ky, kx], wp.dtype.type(0)
+        for co in range(cout):
+            for ci in range(in_c):
+                check += src[co, ci] * 0  # NaN once any value is NaN or infinite
+        bad += check != 0
+        for b in range(blocks):
+            for i0 in range(0, in_c, 16):
+                for j0 in range(0, block, 16):
+                    for ci in range(i0, min(in_c, i0 + 16)):
+                        dst = wp[b, ky, kx, ci]
+                        for j in range(j0, j0 + 16):
+                            co = b * block + j
+                            dst[j] = src[co, ci] if co < cout else 0
+    return bad
+
+
 def _compiled(function, name, **options):
     """``function`` compiled under its own ``name``. Numba's on-disk cache is
     keyed by qualified name and ignores ``parallel``, so a serial and a
@@ -376,7 +508,7 @@ def _compiled(function, name, **options):
 _KERNELS = {
     function: (_compiled(function, function.__name__ + "_serial"),
                _compiled(function, function.__name__ + "_parallel", parallel=True))
-    for function in (_direct, _blas_tasks, _subpixel_tasks)
+    for function in (_direct, _blas_tasks, _subpixel_tasks, _tiled_tasks, _pack)
 }
 _launch_lock = threading.Lock()
 
@@ -388,14 +520,13 @@ def _launch(function, work, *args):
     kernels at once, so there launches take turns."""
     serial, parallel = _KERNELS[function]
     if work < _SERIAL_WORK:
-        serial(*args)
-        return
+        return serial(*args)
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet, so no layer is chosen
         layer = "workqueue"
     with _launch_lock if layer == "workqueue" else contextlib.nullcontext():
-        parallel(*args)
+        return parallel(*args)
 
 
 def _use_blas(spec):
@@ -490,6 +621,59 @@ def _run_blas(spec, x, filters, out, args):
                     *args)
 
 
+def _tiled_geometry(spec, rows):
+    """(band, pad_left, width, copy, bytes) for :func:`_tiled_tasks`: the
+    padded row spans every column a tile of ``rows`` pixels reads; ``copy``
+    is False where that is the input row itself (NHWC then reads the input
+    in place). A task takes ``band`` output rows, for about 4 tasks per core,
+    with at most ``_Y_BYTES`` of input rows where it can; ``bytes`` bounds
+    its scratch (those rows, and an NCHW band assembled)."""
+    reads = [((ox0 + spec.pad_left - kx * spec.dil_w) // spec.stride_w, -(-nb // rows) * rows)
+             for ox0 in range(min(spec.stride_w, spec.out_w)) for kx in range(spec.k_w)
+             if (ox0 + spec.pad_left - kx * spec.dil_w) % spec.stride_w == 0
+             for nb in [(spec.out_w - ox0 + spec.stride_w - 1) // spec.stride_w]]
+    pad_left = max([0] + [-c for c, _ in reads])
+    width = pad_left + max([spec.in_w] + [c + pixels for c, pixels in reads])
+    itemsize = spec.compute_dtype.itemsize
+    reach = (spec.k_h - 1) * spec.dil_h
+    fit = (_Y_BYTES // (width * spec.in_c * itemsize) - reach // spec.stride_h - 1) * spec.stride_h
+    band = max(1, min(spec.out_h, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)), fit))
+    input_rows = min(spec.in_h, (band - 1 + reach) // spec.stride_h + 1) + -(-rows // width)
+    scratch = (input_rows * width * spec.in_c + band * spec.out_w * spec.out_c) * itemsize
+    return band, pad_left, width, width != spec.in_w, scratch
+
+
+def _use_tiled(spec):
+    """Cost model: the register-tiled kernel beats BLAS and its gather on BLAS
+    layers with 16 or more output channels and at least two tiles of pixels
+    per row phase (2 cores, ms, tiled against BLAS: s1_k3 2.3 against 2.9,
+    fcn_up8 1.7 against 2.3, dcgan_g3 2.1 against 2.4). With fewer output
+    channels most lanes idle (dcgan_rgb); with fewer pixels each filter value
+    loaded serves too few (dcgan_g2, 8 per phase row: 2.4 against 2.1; 4
+    with 512 channels: 5.3 against 2.8). Its task scratch must stay within
+    ``_MAX_TASK_BYTES``."""
+    found = _tile.kernel(spec.compute_dtype)
+    if found is None or spec.out_c < 16 or not _use_blas(spec):
+        return False
+    rows = found[1]
+    return -(-spec.out_w // spec.stride_w) >= 2 * rows and _tiled_geometry(spec, rows)[4] <= _MAX_TASK_BYTES
+
+
+def _run_tiled(spec, x, filters, out, args):
+    """The register-tiled kernel, if every filter value is finite (zero
+    padding is exact then); returns whether it ran."""
+    tile, rows, block = _tile.kernel(spec.compute_dtype)
+    blocks = -(-spec.out_c // block)
+    wp = np.empty((blocks, spec.k_h, spec.k_w, spec.in_c, block), spec.compute_dtype)
+    if _launch(_pack, wp.size, filters, wp):
+        return False
+    band, pad_left, width, copy, _ = _tiled_geometry(spec, rows)
+    work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
+    _launch(_tiled_tasks, work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
+            *args)
+    return True
+
+
 def takes_nchw(spec):
     """Whether :func:`run` takes this NCHW call's arrays as they are: the BLAS
     paths read and write NCHW in place; for the direct loops, which index
@@ -516,6 +700,8 @@ def run(spec, x, filters, out):
         out[...] = 0
         return
     args = (spec.stride_h, spec.stride_w, spec.dil_h, spec.dil_w, spec.pad_top, spec.pad_left)
+    if _use_tiled(spec) and _run_tiled(spec, x, filters, out, args):
+        return
     if _use_blas(spec):
         _run_blas(spec, x, filters, out, args)
         return

@@ -1,0 +1,149 @@
+"""The cpu backend's register-tiled path: the LLVM kernel (``backends/_tile.py``)
+against its contract, and the Numba driver (``_tiled_tasks``) forced through
+its bands, layouts, edges, channel blocks and in-place reads."""
+
+import numba
+import numpy as np
+import pytest
+from common import assert_close
+
+import numba_convt
+from numba_convt._normalize import normalize
+from numba_convt.backends import _tile, cpu
+
+
+@numba.njit
+def _call(tile, x, xoff, woff, taps, depth, x_step, w, c, ldc, rows, cols):
+    tile(x.ctypes.data, xoff.ctypes.data, woff.ctypes.data, taps, depth, x_step, w.ctypes.data, c.ctypes.data,
+         ldc, rows, cols)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shrink", [(0, 0), (5, 0), (0, 3), (7, 9)])
+def test_kernel_sums_taps_and_stores_only_its_rows_and_columns(dtype, shrink):
+    tile, rows, width = _tile.kernel(dtype)
+    rng = np.random.default_rng(0)
+    taps, depth, x_step, ldc = 3, 5, 7, width + 3
+    x, w = rng.standard_normal(600).astype(dtype), rng.standard_normal(3 * depth * width + 50).astype(dtype)
+    xoff, woff = np.array([0, 100, 37]), np.array([0, depth * width + 50, 2 * depth * width])
+    nrows, ncols = max(1, rows - shrink[0]), max(1, width - shrink[1])
+    c = np.full(rows * ldc, -7.0, dtype)
+    _call(tile, x, xoff, woff, taps, depth, x_step, w, c, ldc, nrows, ncols)
+    expected = np.full((rows, ldc), -7.0)
+    for r in range(nrows):
+        for j in range(ncols):
+            expected[r, j] = sum(float(x[xoff[t] + r * x_step + k]) * float(w[woff[t] + k * width + j])
+                                 for t in range(taps) for k in range(depth))
+    assert_close(c.reshape(rows, ldc), expected, dtype)
+    assert (c.reshape(rows, ldc)[nrows:] == -7).all() and (c.reshape(rows, ldc)[:, ncols:] == -7).all()
+
+
+def test_kernel_without_taps_stores_zeros():
+    tile, rows, width = _tile.kernel(np.float32)
+    c = np.full(rows * width, 5.0, np.float32)
+    empty = np.zeros(1, np.float32)
+    _call(tile, empty, np.zeros(1, np.int64), np.zeros(1, np.int64), 0, 3, 3, empty, c, width, rows, width)
+    assert (c == 0).all()
+
+
+def test_kernel_is_only_for_float32_and_float64():
+    assert _tile.kernel(np.complex64) is None and _tile.kernel(np.int32) is None
+
+
+# (input NHWC, filters [KH, KW, C_out, C_in], strides, padding, dilations, dtype);
+# each at least 16 output pixels per row phase, as the cost model wants
+TILED = {
+    "same-stride-1": ((2, 9, 17, 16), (3, 3, 24, 16), 1, "SAME", 1, "float32"),
+    "blocks-float64": ((2, 5, 16, 20), (4, 4, 40, 20), 2, "SAME", 1, "float64"),
+    "in-place": ((2, 8, 16, 16), (2, 2, 17, 16), 2, "VALID", 1, "float32"),
+    "dilated-anisotropic": ((1, 10, 16, 16), (3, 3, 19, 16), [1, 2], "SAME", [2, 1], "float32"),
+    "cropped": ((2, 9, 20, 16), (3, 3, 16, 16), [1, 2], [[0, 0], [4, 3], [1, 5], [0, 0]], 2, "float64"),
+    "stride-over-kernel": ((2, 6, 18, 16), (2, 2, 16, 16), 3, "VALID", 1, "float32"),
+}
+
+
+def _tiled_case(name, data_format):
+    x_shape, f_shape, strides, padding, dilations, dtype = TILED[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x, f = rng.uniform(-4, 4, x_shape).astype(dtype), rng.uniform(-4, 4, f_shape).astype(dtype)
+    output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
+    if data_format == "NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        output_shape = [output_shape[i] for i in (0, 3, 1, 2)]
+        padding = padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)]
+    return x, f, output_shape, strides, padding, data_format, dilations
+
+
+@pytest.mark.parametrize("band", [1, 3, None])
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("name", TILED)
+def test_tiled_path_matches_reference(name, data_format, band, monkeypatch):
+    args = _tiled_case(name, data_format)
+    spec = normalize(*args)
+    assert cpu._use_tiled(spec) and cpu.takes_nchw(spec)
+    tile, rows, _ = _tile.kernel(spec.compute_dtype)
+    copies = cpu._tiled_geometry(spec, rows)[3]
+    assert copies == (name != "in-place")
+    geometry = cpu._tiled_geometry
+    if band is not None:  # bands of 1 and 3 output rows; default: a few per core
+        monkeypatch.setattr(cpu, "_tiled_geometry", lambda spec, rows: (band, *geometry(spec, rows)[1:]))
+    assert cpu._use_tiled(spec)
+    ran, run = [], cpu._run_tiled
+    monkeypatch.setattr(cpu, "_run_tiled", lambda *a: ran.append(run(*a)) or ran[-1])
+    expected = numba_convt.conv2d_transpose(*args, backend="numpy")
+    out = np.full_like(expected, 7)  # the kernels must write every element
+    numba_convt.conv2d_transpose(*args, backend="cpu", out=out)
+    assert ran == [True]
+    assert_close(out, expected, args[0].dtype)
+
+
+def test_api_hands_nchw_tiled_calls_over_as_they_are(monkeypatch):
+    seen, run = [], cpu._run_tiled
+    monkeypatch.setattr(cpu, "_run_tiled", lambda spec, x, *rest: seen.append(x.shape) or run(spec, x, *rest))
+    args = _tiled_case("same-stride-1", "NCHW")
+    numba_convt.conv2d_transpose(*args, backend="cpu")
+    assert seen == [args[0].shape]  # NCHW, not copied to NHWC first
+
+
+@pytest.mark.filterwarnings("ignore:.*invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
+def test_filters_that_are_not_finite_take_the_blas_path(special, monkeypatch):
+    """Zero padding times inf would be NaN where the definition has no term."""
+    x, f, *rest = _tiled_case("same-stride-1", "NHWC")
+    f[0, 0, 3, 5] = special
+    blas, run = [], cpu._run_blas
+    monkeypatch.setattr(cpu, "_run_blas", lambda *a: blas.append(1) or run(*a))
+    got = numba_convt.conv2d_transpose(x, f, *rest, backend="cpu")
+    expected = numba_convt.conv2d_transpose(x, f, *rest, backend="numpy")
+    assert blas == [1]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert 0.5 < finite.mean() < 1
+    assert_close(got[finite], expected[finite], x.dtype)
+
+
+def test_inputs_that_are_not_finite_stay_on_the_tiled_path():
+    x, f, *rest = _tiled_case("same-stride-1", "NHWC")
+    x[0, 0, 0, 0], x[1, 4, 10, 3] = np.inf, np.nan
+    spec = normalize(x, f, *rest)
+    assert cpu._use_tiled(spec)
+    got = numba_convt.conv2d_transpose(x, f, *rest, backend="cpu")
+    expected = numba_convt.conv2d_transpose(x, f, *rest, backend="numpy")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_close(got[finite], expected[finite], x.dtype)
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("few-output-channels", ((1, 16, 16, 16), (3, 3, 15, 16), 2, "SAME", 1, "float32")),
+    ("complex", ((1, 16, 16, 16), (3, 3, 16, 16), 2, "SAME", 1, "complex64")),
+    ("few-input-channels", ((1, 16, 16, 15), (3, 3, 16, 15), 2, "SAME", 1, "float32")),
+    ("few-pixels-per-phase", ((8, 8, 8, 64), (4, 4, 64, 64), 2, "SAME", 1, "float32")),
+])
+def test_cost_model_keeps_other_layers_off_the_tiled_path(name, reason):
+    x_shape, f_shape, strides, padding, dilations, dtype = reason
+    x, f = np.ones(x_shape, dtype), np.ones(f_shape, dtype)
+    output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
+    assert not cpu._use_tiled(normalize(x, f, output_shape, strides, padding, "NHWC", dilations))
