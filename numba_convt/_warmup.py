@@ -8,34 +8,35 @@ from ._normalize import SUPPORTED_DTYPES
 from ._registry import get_backend
 from .api import conv2d_transpose
 
-# Small NHWC calls, (input shape, filters shape, output [H, W], strides,
-# padding, filter value), whose sizes select each path of the "cpu" backend
-# (backends/cpu.py, ``run``): BLAS for float/complex with C_in >= 16 and >= 64
-# input pixels (else direct loops), in the sub-pixel form when the kernel is a
-# multiple > 1 of the stride with few edge blocks, or for float with
-# C_out >= 16 and 16 or more pixels per row phase the register-tiled kernel,
-# unless a filter value is not finite;
-# the direct inner loop over output channels (C_out >= 8), input channels
-# (C_in >= 16) or pixels; serial kernels below ~2**17 multiply-adds, parallel
-# above. Each case sits well inside its region; every backend runs them all
-# (integers take the direct paths).
+# Small calls, (input shape NHWC, filters shape, output [H, W], strides,
+# padding, filter value, layout), whose sizes select each path of the "cpu"
+# backend (backends/cpu.py, ``run``): BLAS for float/complex with C_in >= 16
+# and >= 64 input pixels (else direct loops), in the sub-pixel form when the
+# kernel is a multiple > 1 of the stride with few edge blocks; but for float
+# with C_out >= 16 and 16 or more pixels per row phase the register-tiled
+# kernel, unless a filter value is not finite, and for NHWC float with
+# C_out < 16 the dot kernel; the direct inner loop over output channels
+# (C_out >= 8), input channels (C_in >= 16) or pixels; serial kernels below
+# ~2**17 multiply-adds, parallel above. Each case sits well inside its
+# region; every backend runs them all (integers take the direct paths).
 _ALIGNED = [[0, 0], [2, 2], [2, 2], [0, 0]]  # kernel 4, stride 2: no edge blocks
 _NAN = float("nan")
 _CASES = (
-    ((1, 3, 3, 1), (3, 3, 1, 1), [6, 6], 2, "SAME", 0),  # direct serial, over pixels
-    ((1, 3, 3, 16), (3, 3, 1, 16), [6, 6], 2, "SAME", 0),  # direct serial, over input channels (9 pixels: no BLAS)
-    ((1, 3, 3, 1), (3, 3, 8, 1), [6, 6], 2, "SAME", 0),  # direct serial, over output channels
-    ((1, 64, 64, 4), (4, 4, 4, 4), [128, 128], 2, "SAME", 0),  # direct parallel, over pixels
-    ((1, 6, 6, 64), (9, 9, 4, 64), [6, 6], 1, "SAME", 0),  # direct parallel, over input channels (36 pixels)
-    ((1, 32, 32, 4), (4, 4, 16, 4), [64, 64], 2, "SAME", 0),  # direct parallel, over output channels
-    ((1, 4, 16, 16), (2, 2, 16, 16), [4, 16], 1, "SAME", 0),  # tiled serial (16 pixels per row phase)
-    ((1, 8, 32, 64), (3, 3, 256, 64), [16, 64], 2, "SAME", 0),  # tiled parallel, filters packed in parallel
-    ((1, 8, 8, 16), (2, 2, 16, 16), [8, 8], 1, "SAME", _NAN),  # BLAS serial, C_out >= 16
-    ((1, 8, 8, 16), (2, 2, 1, 16), [8, 8], 1, "SAME", 0),  # BLAS serial, C_out < 16
-    ((1, 16, 16, 16), (3, 3, 16, 16), [32, 32], 2, "SAME", _NAN),  # BLAS parallel, C_out >= 16
-    ((1, 32, 32, 16), (3, 3, 8, 16), [64, 64], 2, "SAME", 0),  # BLAS parallel, C_out < 16
-    ((1, 8, 8, 16), (4, 4, 4, 16), [14, 14], 2, _ALIGNED, 0),  # BLAS sub-pixel serial
-    ((1, 16, 16, 16), (4, 4, 4, 16), [30, 30], 2, _ALIGNED, 0),  # BLAS sub-pixel parallel
+    ((1, 3, 3, 1), (3, 3, 1, 1), [6, 6], 2, "SAME", 0, "NHWC"),  # direct serial, over pixels
+    ((1, 3, 3, 16), (3, 3, 1, 16), [6, 6], 2, "SAME", 0, "NHWC"),  # direct serial, over input channels (9 pixels)
+    ((1, 3, 3, 1), (3, 3, 8, 1), [6, 6], 2, "SAME", 0, "NHWC"),  # direct serial, over output channels
+    ((1, 64, 64, 4), (4, 4, 4, 4), [128, 128], 2, "SAME", 0, "NHWC"),  # direct parallel, over pixels
+    ((1, 6, 6, 64), (9, 9, 4, 64), [6, 6], 1, "SAME", 0, "NHWC"),  # direct parallel, over input channels
+    ((1, 32, 32, 4), (4, 4, 16, 4), [64, 64], 2, "SAME", 0, "NHWC"),  # direct parallel, over output channels
+    ((1, 4, 16, 16), (2, 2, 16, 16), [4, 16], 1, "SAME", 0, "NHWC"),  # tiled serial (16 pixels per row phase)
+    ((1, 8, 32, 64), (3, 3, 256, 64), [16, 64], 2, "SAME", 0, "NHWC"),  # tiled parallel, filters packed in parallel
+    ((1, 8, 8, 16), (2, 2, 16, 16), [8, 8], 1, "SAME", _NAN, "NHWC"),  # BLAS serial (one kernel for both gathers)
+    ((1, 16, 16, 16), (3, 3, 16, 16), [32, 32], 2, "SAME", _NAN, "NHWC"),  # BLAS parallel
+    ((1, 8, 8, 16), (2, 2, 1, 16), [8, 8], 1, "SAME", 0, "NHWC"),  # dot serial
+    ((1, 32, 32, 16), (3, 3, 8, 16), [64, 64], 2, "SAME", 0, "NHWC"),  # dot parallel
+    ((1, 8, 8, 16), (4, 4, 4, 16), [14, 14], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel serial
+    ((1, 16, 16, 16), (4, 4, 4, 16), [30, 30], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel parallel
+    ((1, 3, 3, 2), (3, 3, 2, 2), [6, 6], 2, "SAME", 0, "NCHW"),  # direct, NCHW: the layout copies
 )
 _DEFAULT_DTYPES = ("float32", "float64")
 
@@ -97,12 +98,13 @@ def warmup(dtypes=None, backends=None):
     for name in names:
         for dtype in kinds:
             start = time.perf_counter()
-            for x_shape, f_shape, output_shape, strides, padding, value in _CASES:
+            for x_shape, f_shape, output_shape, strides, padding, value, layout in _CASES:
                 x = np.zeros(x_shape, dtype)
                 f = np.full(f_shape, value if dtype.kind not in "biu" else 0).astype(dtype)
-                conv2d_transpose(x, f, output_shape, strides, padding, backend=name)
-            x, f = np.zeros((1, 2, 3, 3), dtype), np.zeros((3, 3, 2, 2), dtype)  # NCHW: the layout copies
-            conv2d_transpose(x, f, [6, 6], 2, data_format="NCHW", backend=name)
+                if layout == "NCHW":
+                    x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+                    padding = padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)]
+                conv2d_transpose(x, f, output_shape, strides, padding, layout, backend=name)
             seconds[name, dtype.name] = time.perf_counter() - start
     return seconds
 

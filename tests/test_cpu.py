@@ -64,9 +64,10 @@ LAYOUTS = {"NHWC": 0, "NCHW-copied": 1 << 30, "NCHW-transposed": 1}
 @pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("name", PATHS)
 def test_each_path_matches_reference(name, split, layout, monkeypatch):
-    """The BLAS path as such: with the register-tiled kernel off (it takes
-    most of these layers, and has its own tests below)."""
+    """The BLAS path as such: with the register-tiled and dot kernels off
+    (they take most of these layers, and have their own tests: test_tiled.py)."""
     monkeypatch.setattr(cpu, "_use_tiled", lambda spec: False)
+    monkeypatch.setattr(cpu, "_use_dot", lambda spec: False)
     y_bytes, min_tasks = SPLITS[split]
     monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
     monkeypatch.setattr(cpu, "_MIN_TASKS", min_tasks)
@@ -89,6 +90,7 @@ def test_each_path_matches_reference(name, split, layout, monkeypatch):
 
 
 def test_api_hands_nchw_blas_calls_over_as_they_are(monkeypatch):
+    monkeypatch.setattr(cpu, "_use_tiled", lambda spec: False)
     seen, run_blas = [], cpu._run_blas
     monkeypatch.setattr(cpu, "_run_blas", lambda spec, x, *rest: seen.append(x.shape) or run_blas(spec, x, *rest))
     args = _case("blas-out-channels", "NCHW")
@@ -150,6 +152,8 @@ def test_subpixel_kernel_on_shapes_the_cost_model_avoids(case, data_format, monk
     args = (x, f, output_shape, strides, padding, data_format, dilations)
     assert cpu._use_blas(_spec(*args)) and not cpu._is_subpixel(_spec(*args))
     monkeypatch.setattr(cpu, "_is_subpixel", lambda spec: True)  # every case's taps split evenly
+    monkeypatch.setattr(cpu, "_use_tiled", lambda spec: False)  # and BLAS, not the kernels before it
+    monkeypatch.setattr(cpu, "_use_dot", lambda spec: False)
     assert_close(numba_convt.conv2d_transpose(*args, backend="cpu"),
                  numba_convt.conv2d_transpose(*args, backend="numpy"), x.dtype)
 
@@ -182,7 +186,7 @@ def test_blas_path_runs_openblas_single_threaded(monkeypatch):
             seen.append(_openblas_threads())
 
     monkeypatch.setattr(cpu._blas, "single_threaded", Recording)
-    numba_convt.conv2d_transpose(*_case("blas-pixels"), backend="cpu")
+    numba_convt.conv2d_transpose(*_case("blas-pixels", "NCHW"), backend="cpu")  # NHWC: the dot kernel
     assert seen == [1]
 
 
@@ -190,7 +194,7 @@ def test_blas_path_runs_openblas_single_threaded(monkeypatch):
 def test_openblas_thread_count_restored_after_concurrent_calls():
     get = _openblas_threads
     before = get()
-    args = _case("blas-pixels")
+    args = _case("blas-pixels", "NCHW")
     expected = numba_convt.conv2d_transpose(*args, backend="numpy")
     results, seen = [], []
 

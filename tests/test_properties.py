@@ -298,8 +298,9 @@ def test_valid_strategy_covers_the_forms():
 
 
 def test_large_strategy_reaches_the_blas_paths():
-    """valid_calls(large=True) takes the register-tiled kernel and both BLAS
-    gathers (few output channels; many, with few pixels per row phase)."""
+    """valid_calls(large=True) takes the register-tiled and dot kernels and
+    both BLAS gathers (few output channels, NCHW; many, with few pixels per
+    row phase)."""
     from numba_convt._normalize import normalize
     from numba_convt.backends import cpu
 
@@ -314,11 +315,13 @@ def test_large_strategy_reaches_the_blas_paths():
                          args.get("padding", "SAME"), args.get("data_format") or "NHWC", args.get("dilations"))
         if cpu._use_tiled(spec):
             seen.add("tiled")
+        elif cpu._use_dot(spec):
+            seen.add("dot")
         elif cpu._use_blas(spec) and not cpu._is_subpixel(spec):
             seen.add("pixels-last" if spec.out_c < 16 else "channels-last")
 
     collect()
-    assert seen == {"pixels-last", "channels-last", "tiled"}
+    assert seen == {"pixels-last", "channels-last", "tiled", "dot"}
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The cpu backend's register-tiled path: the LLVM kernel (``backends/_tile.py``)
-against its contract, and the Numba driver (``_tiled_tasks``) forced through
-its bands, layouts, edges, channel blocks and in-place reads."""
+"""The cpu backend's kernels with explicit vectors (``backends/_tile.py``): the
+register tile and the dot kernel against their contracts, and their Numba
+drivers (``_tiled_tasks``, ``_dot_tasks``) forced through bands, layouts,
+edges, channel blocks and in-place reads."""
 
 import numba
 import numpy as np
@@ -48,6 +49,38 @@ def test_kernel_without_taps_stores_zeros():
 
 def test_kernel_is_only_for_float32_and_float64():
     assert _tile.kernel(np.complex64) is None and _tile.kernel(np.int32) is None
+    assert _tile.dot_kernel(np.complex64, 3) is None and _tile.dot_kernel(np.int32, 3) is None
+
+
+@numba.njit
+def _call_dot(dot, a, a_off, b_off, taps, depth, a_step, b, b_step, c, ldc):
+    dot(a.ctypes.data, a_off.ctypes.data, b_off.ctypes.data, taps, depth, a_step, b.ctypes.data, b_step,
+        c.ctypes.data, ldc)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels, rows", [(3, None), (1, None), (7, None), (15, None), (3, 1), (20, 2)])
+@pytest.mark.parametrize("depth", [1, 16, 37, 64])
+def test_dot_kernel_sums_taps_and_reads_only_depth(dtype, channels, rows, depth):
+    """Each row reads ``depth`` values: a NaN just past them changes nothing."""
+    dot, rows_ = _tile.dot_kernel(dtype, channels, rows)
+    assert rows is None or rows_ == rows
+    rng = np.random.default_rng(depth)
+    taps, a_step, b_step, ldc = 3, depth + 1, depth + 1, channels + 2
+    a_off, b_off = np.arange(taps) * (rows_ * a_step + 5), np.arange(taps) * (channels * b_step + 5)
+    a, b = rng.standard_normal(taps * (rows_ * a_step + 5)), rng.standard_normal(taps * (channels * b_step + 5))
+    for t in range(taps):  # NaN just past each row
+        a[a_off[t] + depth:a_off[t] + rows_ * a_step:a_step] = np.nan
+        b[b_off[t] + depth:b_off[t] + channels * b_step:b_step] = np.nan
+    a, b = a.astype(dtype), b.astype(dtype)
+    c = np.full(rows_ * ldc, -7.0, dtype)
+    _call_dot(dot, a, a_off, b_off, taps, depth, a_step, b, b_step, c, ldc)
+    expected = np.full((rows_, ldc), -7.0)
+    for r in range(rows_):
+        for q in range(channels):
+            expected[r, q] = sum(float(a[a_off[t] + r * a_step + k]) * float(b[b_off[t] + q * b_step + k])
+                                 for t in range(taps) for k in range(depth))
+    assert_close(c.reshape(rows_, ldc), expected, dtype)
 
 
 # (input NHWC, filters [KH, KW, C_out, C_in], strides, padding, dilations, dtype);
@@ -97,6 +130,53 @@ def test_tiled_path_matches_reference(name, data_format, band, monkeypatch):
     assert_close(out, expected, args[0].dtype)
 
 
+# (input NHWC, filters [KH, KW, C_out, C_in], strides, padding, dilations, dtype): C_out < 16
+DOT = {
+    "rgb": ((2, 8, 16, 32), (4, 4, 3, 32), 2, "SAME", 1, "float32"),
+    "one-channel-float64": ((2, 6, 13, 16), (3, 3, 1, 16), 1, "SAME", 1, "float64"),
+    "dilated-cropped": ((2, 9, 20, 17), (3, 3, 7, 17), [1, 2], [[0, 0], [4, 3], [1, 5], [0, 0]], 2, "float32"),
+    "kernel-wider-than-input": ((4, 8, 3, 16), (3, 9, 5, 16), [1, 2], "SAME", [1, 2], "float32"),
+    "stride-over-kernel": ((2, 6, 18, 16), (2, 2, 15, 16), 3, "VALID", 1, "float64"),
+}
+
+
+@pytest.mark.parametrize("name", DOT)
+def test_dot_path_matches_reference(name, monkeypatch):
+    x_shape, f_shape, strides, padding, dilations, dtype = DOT[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x, f = rng.uniform(-4, 4, x_shape).astype(dtype), rng.uniform(-4, 4, f_shape).astype(dtype)
+    output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
+    args = (x, f, output_shape, strides, padding, "NHWC", dilations)
+    assert cpu._use_dot(normalize(*args))
+    ran, run = [], cpu._run_dot
+    monkeypatch.setattr(cpu, "_run_dot", lambda *a: ran.append(1) or run(*a))
+    expected = numba_convt.conv2d_transpose(*args, backend="numpy")
+    out = np.full_like(expected, 7)  # the kernels must write every element
+    numba_convt.conv2d_transpose(*args, backend="cpu", out=out)
+    assert ran == [1]
+    assert_close(out, expected, x.dtype)
+    nchw = (np.ascontiguousarray(x.transpose(0, 3, 1, 2)), f, [output_shape[i] for i in (0, 3, 1, 2)], strides,
+            padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)], "NCHW", dilations)
+    assert not cpu._use_dot(normalize(*nchw)) and cpu.takes_nchw(normalize(*nchw))  # NCHW: BLAS, in place
+
+
+@pytest.mark.filterwarnings("ignore:.*invalid value encountered:RuntimeWarning")
+def test_dot_path_puts_nan_and_inf_where_the_definition_does():
+    """No padding: a filter's inf meets only the inputs it really multiplies."""
+    x_shape, f_shape, strides, padding, dilations, dtype = DOT["rgb"]
+    rng = np.random.default_rng(5)
+    x, f = rng.uniform(-4, 4, x_shape).astype(dtype), rng.uniform(-4, 4, f_shape).astype(dtype)
+    x[0, 0, 0, 0], x[1, 5, 7, 3], f[0, 0, 1, 4], f[3, 2, 0, 9] = np.nan, np.inf, np.inf, -np.inf
+    output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding)
+    got = numba_convt.conv2d_transpose(x, f, output_shape, strides, padding, backend="cpu")
+    expected = numba_convt.conv2d_transpose(x, f, output_shape, strides, padding, backend="numpy")
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(expected))
+    finite = np.isfinite(expected)
+    assert 0.5 < finite.mean() < 1
+    assert_close(got[finite], expected[finite], x.dtype)
+
+
 def test_api_hands_nchw_tiled_calls_over_as_they_are(monkeypatch):
     seen, run = [], cpu._run_tiled
     monkeypatch.setattr(cpu, "_run_tiled", lambda spec, x, *rest: seen.append(x.shape) or run(spec, x, *rest))
@@ -137,7 +217,7 @@ def test_inputs_that_are_not_finite_stay_on_the_tiled_path():
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("few-output-channels", ((1, 16, 16, 16), (3, 3, 15, 16), 2, "SAME", 1, "float32")),
+    ("few-output-channels", ((1, 16, 16, 16), (3, 3, 15, 16), 2, "SAME", 1, "float32")),  # the dot kernel's
     ("complex", ((1, 16, 16, 16), (3, 3, 16, 16), 2, "SAME", 1, "complex64")),
     ("few-input-channels", ((1, 16, 16, 15), (3, 3, 16, 15), 2, "SAME", 1, "float32")),
     ("few-pixels-per-phase", ((8, 8, 8, 64), (4, 4, 64, 64), 2, "SAME", 1, "float32")),
@@ -147,3 +227,32 @@ def test_cost_model_keeps_other_layers_off_the_tiled_path(name, reason):
     x, f = np.ones(x_shape, dtype), np.ones(f_shape, dtype)
     output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
     assert not cpu._use_tiled(normalize(x, f, output_shape, strides, padding, "NHWC", dilations))
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("x_shape, f_shape, strides, dilations", [
+    ((1, 64, 512, 64), (3, 3, 64, 64), 1, 1),
+    ((2, 40, 2000, 16), (5, 5, 32, 16), 2, 1),
+    ((1, 30, 9000, 32), (3, 3, 16, 32), 1, 3),
+    ((3, 9, 20, 16), (4, 4, 24, 16), 2, 1),
+])
+def test_task_scratch_stays_within_its_reported_bound(x_shape, f_shape, strides, dilations, data_format):
+    """Every band's input rows (brute force), its slack and its NCHW output rows fit
+    ``bytes``, which stays within ``_Y_BYTES`` unless a single output row needs more."""
+    output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, "SAME", "NHWC", dilations)
+    x, f = np.empty(x_shape, np.float32), np.empty(f_shape, np.float32)
+    if data_format == "NCHW":
+        x, output_shape = x.transpose(0, 3, 1, 2), [output_shape[i] for i in (0, 3, 1, 2)]
+    spec = normalize(x, f, output_shape, strides, "SAME", data_format, dilations)
+    _, rows, _ = _tile.kernel(np.float32)
+    band, _, width, _, scratch = cpu._tiled_geometry(spec, rows)
+    in_row = width * spec.in_c * 4
+    out_row = spec.out_w * spec.out_c * 4 if data_format == "NCHW" else 0
+    for o0 in range(0, spec.out_h, band):
+        o1 = min(spec.out_h, o0 + band)
+        reached = {(oy + spec.pad_top - ky * spec.dil_h) // spec.stride_h for oy in range(o0, o1)
+                   for ky in range(spec.k_h) if (oy + spec.pad_top - ky * spec.dil_h) % spec.stride_h == 0}
+        reached = [iy for iy in reached if 0 <= iy < spec.in_h]
+        span = max(reached) - min(reached) + 1 if reached else 0
+        assert (span + -(-rows // width)) * in_row + (o1 - o0) * out_row <= scratch
+    assert band == 1 or scratch <= cpu._Y_BYTES

@@ -34,11 +34,14 @@ for dtype in ("float32", "float64", "float16"):
     call(dtype, (4, 32, 32, 128), (2, 2, 64, 128), [64, 64], 2, "VALID")   # unet_up2
     call(dtype, (1, 512, 512, 1), (5, 5, 1, 1), [1024, 1024], 2)           # img_1ch
     call(dtype, (8, 32, 32, 64), (4, 4, 3, 64), [64, 64], 2)               # dcgan_rgb
-    call(dtype, (1, 32, 32, 21), (16, 16, 21, 21), [256, 256], 8)         # fcn_up8 (sub-pixel)
+    call(dtype, (1, 32, 32, 21), (16, 16, 21, 21), [256, 256], 8)         # fcn_up8
+    call(dtype, (1, 21, 32, 32), (16, 16, 4, 21), [1, 4, 256, 256], 8, data_format="NCHW")  # sub-pixel
     call(dtype, (2, 7, 6, 6), (3, 3, 2, 6), [7, 6], 1, dilations=2)        # grouped, dilated
     call(dtype, (2, 3, 9, 9), (3, 3, 4, 3), [2, 4, 19, 19], 2, "VALID", data_format="NCHW")
-    call(dtype, (1, 64, 64, 32), (3, 3, 8, 32), [64, 64], 1)               # BLAS, C_out < 16
-    call(dtype, (1, 8, 8, 32), (2, 2, 8, 32), [8, 8], 1)                   # small BLAS
+    call(dtype, (1, 64, 64, 32), (3, 3, 8, 32), [64, 64], 1)               # dot kernel
+    call(dtype, (1, 8, 8, 32), (2, 2, 8, 32), [8, 8], 1)                   # small dot kernel
+    call(dtype, (1, 32, 64, 64), (3, 3, 8, 32), [1, 8, 64, 64], 1, data_format="NCHW")  # BLAS, C_out < 16
+    call(dtype, (1, 32, 8, 8), (2, 2, 8, 32), [1, 8, 8, 8], 1, data_format="NCHW")      # small BLAS
     call(dtype, (8, 16, 16, 128), (4, 4, 64, 128), [32, 32], 2, fill=np.inf)  # filters not finite: BLAS
     call(dtype, (2, 64, 9, 9), (3, 3, 32, 64), [2, 32, 9, 9], 1, data_format="NCHW")  # tiled, NCHW
 after_layers = compiled()

@@ -1,12 +1,12 @@
-"""The ``"cpu"`` backend's register-tiled inner kernel, written as LLVM IR.
+"""The ``"cpu"`` backend's register-tiled inner kernels, written as LLVM IR.
 
 Numba's loop vectorizer keeps to 256-bit vectors on AVX-512 machines (LLVM
 tunes them to prefer 256 bits), half the multiply-add width of their cores.
-This one kernel is written with explicit vectors instead, and llvmlite (which
-Numba is built on) compiles it for the host CPU; the Numba kernels call it
-through a function pointer, as they call BLAS. On this project's AVX-512
-machine it runs at the single-precision GEMM ceiling in cache (measured:
-165-185 GFLOP/s on one core, for every tile shape tried).
+These two kernels are written with explicit vectors instead, and llvmlite
+(which Numba is built on) compiles them for the host CPU; the Numba kernels
+call them through function pointers, as they call BLAS. On this project's
+AVX-512 machine ``tile`` runs at the single-precision GEMM ceiling in cache
+(measured: 165-185 GFLOP/s on one core, for every tile shape tried).
 
 ``tile(x, xoff, woff, taps, depth, x_step, w, c, ldc, rows, cols)``, all
 pointers to ``dtype`` or int64, sets for ``r < rows``, ``j < cols``::
@@ -18,6 +18,16 @@ with one fused multiply-add per term, in that order (``t``, then ``k``):
 ``ROWS`` output pixels by ``WIDTH`` output channels, accumulated in
 registers. It reads ``ROWS`` rows of ``x`` and ``WIDTH`` columns of ``w``
 whatever ``rows`` and ``cols`` are; it stores only ``rows`` by ``cols``.
+
+``dot(a, a_off, b_off, taps, depth, a_step, b, b_step, c, ldc)`` is its
+transpose, for few output channels: for ``r < ROWS``, ``q < CHANNELS``::
+
+    c[r*ldc + q] = sum(a[a_off[t] + r*a_step + k] * b[b_off[t] + q*b_step + k]
+                       for t < taps, k < depth)
+
+each a vector of partial sums over ``k`` (fused multiply-adds, ``t`` then
+``k`` in order), whose lanes are added in a fixed tree at the end. It reads
+``depth`` values of each row, no more.
 """
 
 import ctypes
@@ -150,3 +160,114 @@ def kernel(dtype):
     engine.finalize_object()
     _engines.append(engine)
     return _SIGNATURE(engine.get_function_address("tile")), rows, _VECTORS * vector_bytes // dtype.itemsize
+
+
+def _dot_module(dtype, rows, channels):
+    """IR of the dot kernel for ``dtype``: ``rows`` pixels by ``channels``
+    output channels, each a vector of partial sums over input channels."""
+    scalar = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
+    lanes = _target()[1] // dtype.itemsize
+    vector, pointer = ir.VectorType(scalar, lanes), scalar.as_pointer()
+    module = ir.Module()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer, _I64.as_pointer(), _I64.as_pointer(), _I64,
+                                                             _I64, _I64, pointer, _I64, pointer, _I64]),
+                     name="dot")
+    a, a_off, b_off, taps, depth, a_step, b_, b_step, c, ldc = fn.args
+    suffix = f"v{lanes}f{dtype.itemsize * 8}"
+    fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), name=f"llvm.fma.{suffix}")
+    mask_type = ir.VectorType(ir.IntType(1), lanes)
+    load = ir.Function(module, ir.FunctionType(vector, [vector.as_pointer(), _I32, mask_type, vector]),
+                       name=f"llvm.masked.load.{suffix}.p0{suffix}")
+    const = functools.partial(ir.Constant, _I64)
+    zero = ir.Constant(vector, None)
+    lane = ir.Constant(ir.VectorType(_I64, lanes), list(range(lanes)))
+    builder = ir.IRBuilder(fn.append_basic_block())
+    full = builder.sdiv(depth, const(lanes))  # whole chunks of input channels, then a masked one if any are left
+    tail = builder.zext(builder.icmp_signed("!=", builder.srem(depth, const(lanes)), const(0)), _I64)
+    mask = builder.icmp_signed("<", lane, _splat(builder, builder.srem(depth, const(lanes)), ir.VectorType(_I64, lanes)))
+
+    def tap(ib, t, acc):
+        at = ib.gep(a, [ib.load(ib.gep(a_off, [t]))])
+        bt = ib.gep(b_, [ib.load(ib.gep(b_off, [t]))])
+
+        def chunk(k, masked):
+            def step(ib, i, acc):
+                def vec(base, offset):  # the chunk's lanes (zero past ``depth`` in the masked chunk)
+                    target = ib.bitcast(ib.gep(base, [ib.add(offset, k(ib, i))]), vector.as_pointer())
+                    if masked:
+                        return ib.call(load, [target, ir.Constant(_I32, dtype.itemsize), mask, zero])
+                    return ib.load(target, align=dtype.itemsize)
+
+                xs = [vec(at, ib.mul(const(r), a_step)) for r in range(rows)]
+                new = list(acc)
+                for q in range(channels):
+                    wv = vec(bt, ib.mul(const(q), b_step))
+                    for r in range(rows):
+                        new[r * channels + q] = ib.call(fma, [xs[r], wv, acc[r * channels + q]])
+                return new
+            return step
+
+        acc = _loop(fn, ib, full, acc, chunk(lambda ib, i: ib.mul(i, const(lanes)), False))
+        return _loop(fn, ib, tail, acc, chunk(lambda ib, i: ib.mul(full, const(lanes)), True))
+
+    acc = _loop(fn, builder, taps, [zero] * (rows * channels), tap)
+    sums = _sum_lanes(builder, acc)
+    for r in range(rows):
+        row = builder.gep(c, [builder.mul(const(r), ldc)])
+        for q in range(channels):
+            builder.store(sums[r * channels + q], builder.gep(row, [const(q)]))
+    builder.ret_void()
+    return str(module)
+
+
+def _sum_lanes(b, vectors):
+    """The lane sums of ``vectors``, as scalars, in a transposing tree: each
+    level adds the halves of two vectors' blocks of lanes into one vector,
+    so ``n`` vectors of ``L`` lanes take about ``n`` adds, not ``n log L``."""
+    lanes = vectors[0].type.count
+    sums = []
+    for start in range(0, len(vectors), lanes):
+        group = vectors[start:start + lanes]
+        count = 1 << (len(group) - 1).bit_length()  # a power of two, padded with zeros
+        group += [ir.Constant(group[0].type, None)] * (count - len(group))
+        width = lanes
+        while len(group) > 1:  # blocks of ``width`` lanes hold one vector's partial sums each
+            half = width // 2
+            low = [i + j for i in range(0, 2 * lanes, width) for j in range(half)]
+            pick = [ir.Constant(ir.VectorType(_I32, lanes), [i + offset for i in low]) for offset in (0, half)]
+            group = [b.fadd(b.shuffle_vector(u, v, pick[0]), b.shuffle_vector(u, v, pick[1]))
+                     for u, v in zip(group[::2], group[1::2])]
+            width = half
+        v = group[0]
+        while width > 1:  # one vector left: halve each block in place
+            half = width // 2
+            low = [i + j for i in range(0, lanes, width) for j in range(half)]
+            low += low
+            v = b.fadd(b.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, lanes), low[:lanes])),
+                       b.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, lanes),
+                                                          [i + half for i in low[:lanes]])))
+            width = half
+        sums += [b.extract_element(v, ir.Constant(_I32, i)) for i in range(len(vectors[start:start + lanes]))]
+    return sums
+
+
+_DOT_SIGNATURE = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3, *[ctypes.c_int64] * 3, ctypes.c_void_p,
+                                  ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+
+
+@functools.cache
+def dot_kernel(dtype, channels, rows=None):
+    """``(dot, ROWS)``: the dot kernel for ``channels`` output channels as a
+    ctypes function, and its pixel count (``rows``, default as many as the
+    registers hold); None for dtypes other than float32 and float64."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        return None
+    machine, vector_bytes, _ = _target()
+    registers = 29 if vector_bytes == 64 else 13  # of 32 or 16, less the filter vector and a spare
+    rows = rows or max(1, min(8, registers // (channels + 1)))  # accumulators and the pixels' vectors
+    module = llvm.parse_assembly(_dot_module(dtype, rows, channels))
+    engine = llvm.create_mcjit_compiler(module, machine)
+    engine.finalize_object()
+    _engines.append(engine)
+    return _DOT_SIGNATURE(engine.get_function_address("dot")), rows

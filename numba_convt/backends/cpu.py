@@ -18,12 +18,16 @@ called from inside the ``prange`` on the task's thread (see ``_blas``), so
 GEMM and gather share the cores and the cache; how work is split depends on
 the shapes (and the machine's core count) only, so these results are
 deterministic too. Kernels whose taps split evenly over the phases use the
-sub-pixel form instead: one GEMM over all taps, copied out. Float layers with
-at least 16 output channels and wide enough rows skip ``Y`` altogether: a
-register-tiled kernel (``_tile``, 512-bit vectors where the CPU has them)
-sums every tap of a phase into 8 output pixels by 32 channels at a time.
-These paths read and write NCHW calls in place. Everything else runs direct
-loops (NHWC).
+sub-pixel form instead: one GEMM over all taps, copied out. These paths read
+and write NCHW calls in place.
+
+Most float layers skip ``Y`` altogether, in kernels written with explicit
+vectors (``_tile``: 512-bit where the CPU has them): with at least 16 output
+channels and rows wide enough, a register tile sums every tap of a phase
+into 8 output pixels by 32 channels at a time (NCHW in place too); with
+fewer output channels (NHWC), a dot kernel gives a few pixels all their
+channels, as vectors of partial sums over input channels. Everything else
+runs direct loops (NHWC).
 """
 
 import contextlib
@@ -470,6 +474,63 @@ def _tiled_phase(tile, rows, xs, w, dest, xoff, woff, oy, ox0, in_h, pad_left, w
              dest[sw * j:].ctypes.data, ldc, nb - j, cols)
 
 
+def _dot_tasks(x, f, out, dot, rows, single, band, sh, sw, dh, dw, pt, pl):
+    """Direct kernel for few output channels (NHWC): :mod:`_tile`'s dot
+    kernel gives ``rows`` pixels of one column phase all ``C_out`` channels,
+    each a vector of partial dot products over input channels, summed over
+    the phase's taps, reading ``x`` in place; pixels at the row's edges, where
+    some taps fall outside, go one at a time (``single``). A task takes
+    ``band`` output rows of one image. ``f`` is the filters as given,
+    ``[KH, KW, C_out, C_in]``."""
+    batch, out_h = x.shape[0], out.shape[1]
+    for task in numba.prange(_task_count(batch, 1, out_h, band)):
+        n, _, o0, o1 = _task_span(task, batch, 1, out_h, band)
+        scratch = np.empty((5, f.shape[0] * f.shape[1]), np.int64)
+        for oy in range(o0, o1):
+            _dot_row(dot, rows, single, x, f, out[n, oy], scratch, n, oy, sh, sw, dh, dw, pt, pl)
+
+
+@numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced while the kernels have their addresses
+def _dot_row(dot, rows, single, x, f, orow, scratch, n, oy, sh, sw, dh, dw, pt, pl):
+    """Output row ``orow`` (``[W, C_out]``) of image ``n`` for :func:`_dot_tasks`;
+    ``scratch`` holds tap offsets."""
+    _, in_h, in_w, in_c = x.shape
+    k_h, k_w, cout, _ = f.shape
+    out_w = orow.shape[0]
+    size = x.itemsize
+    step_h, step_w = sh // math.gcd(sh, dh), sw // math.gcd(sw, dw)  # taps of one phase are this far apart
+    a_off, b_off, cs, edge_a, edge_b = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
+    for ox0 in range(min(sw, out_w)):
+        nb = (out_w - ox0 + sw - 1) // sw
+        lo, hi, taps = 0, nb, 0
+        for ky in range(_first_tap(oy, k_h, pt, sh, dh, step_h), k_h, step_h):
+            iy = (oy + pt - ky * dh) // sh
+            if iy < 0 or iy >= in_h:
+                continue
+            for kx in range(_first_tap(ox0, k_w, pl, sw, dw, step_w), k_w, step_w):
+                c = (ox0 + pl - kx * dw) // sw  # pixel j reads input column j + c
+                a_off[taps] = ((n * in_h + iy) * in_w + c) * in_c
+                b_off[taps] = (ky * k_w + kx) * cout * in_c
+                cs[taps] = c
+                lo, hi = max(lo, -c), min(hi, in_w - c)
+                taps += 1
+        tiled = hi - lo >= rows  # pixels lo:hi meet every tap: tiles, the last one ending at hi
+        for i in range(lo, hi if tiled else lo, rows):
+            j = min(i, hi - rows)
+            dot(x.ctypes.data + j * in_c * size, a_off.ctypes.data, b_off.ctypes.data, taps, in_c, in_c,
+                f.ctypes.data, in_c, orow[ox0 + sw * j:].ctypes.data, sw * cout)
+        for j in range(nb):  # the rest, each with the taps in range
+            if tiled and lo <= j < hi:
+                continue
+            kept = 0
+            for t in range(taps):
+                if 0 <= j + cs[t] < in_w:
+                    edge_a[kept], edge_b[kept] = a_off[t], b_off[t]
+                    kept += 1
+            single(x.ctypes.data + j * in_c * size, edge_a.ctypes.data, edge_b.ctypes.data, kept, in_c, in_c,
+                   f.ctypes.data, in_c, orow[ox0 + sw * j:].ctypes.data, sw * cout)
+
+
 def _pack(filters, wp):
     """``wp[b, ky, kx, ci, j] = filters[ky, kx, b*block + j, ci]``, zero past
     ``C_out``, in 16x16 tiles; returns how many taps hold a value that is not
@@ -508,7 +569,7 @@ def _compiled(function, name, **options):
 _KERNELS = {
     function: (_compiled(function, function.__name__ + "_serial"),
                _compiled(function, function.__name__ + "_parallel", parallel=True))
-    for function in (_direct, _blas_tasks, _subpixel_tasks, _tiled_tasks, _pack)
+    for function in (_direct, _blas_tasks, _subpixel_tasks, _tiled_tasks, _dot_tasks, _pack)
 }
 _launch_lock = threading.Lock()
 
@@ -626,20 +687,21 @@ def _tiled_geometry(spec, rows):
     padded row spans every column a tile of ``rows`` pixels reads; ``copy``
     is False where that is the input row itself (NHWC then reads the input
     in place). A task takes ``band`` output rows, for about 4 tasks per core,
-    with at most ``_Y_BYTES`` of input rows where it can; ``bytes`` bounds
-    its scratch (those rows, and an NCHW band assembled)."""
+    its scratch (those rows' input rows, and for NCHW the band assembled)
+    within ``_Y_BYTES`` where one output row's allows; ``bytes`` bounds it."""
     reads = [((ox0 + spec.pad_left - kx * spec.dil_w) // spec.stride_w, -(-nb // rows) * rows)
              for ox0 in range(min(spec.stride_w, spec.out_w)) for kx in range(spec.k_w)
              if (ox0 + spec.pad_left - kx * spec.dil_w) % spec.stride_w == 0
              for nb in [(spec.out_w - ox0 + spec.stride_w - 1) // spec.stride_w]]
     pad_left = max([0] + [-c for c, _ in reads])
     width = pad_left + max([spec.in_w] + [c + pixels for c, pixels in reads])
-    itemsize = spec.compute_dtype.itemsize
-    reach = (spec.k_h - 1) * spec.dil_h
-    fit = (_Y_BYTES // (width * spec.in_c * itemsize) - reach // spec.stride_h - 1) * spec.stride_h
-    band = max(1, min(spec.out_h, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)), fit))
-    input_rows = min(spec.in_h, (band - 1 + reach) // spec.stride_h + 1) + -(-rows // width)
-    scratch = (input_rows * width * spec.in_c + band * spec.out_w * spec.out_c) * itemsize
+    item = spec.compute_dtype.itemsize
+    in_row, out_row = width * spec.in_c * item, spec.out_w * spec.out_c * item * (spec.data_format == "NCHW")
+    fixed = ((spec.k_h - 1) * spec.dil_h // spec.stride_h + 2) * in_row  # an output row's input rows, and slack
+    fit = (_Y_BYTES - fixed) // (in_row / spec.stride_h + out_row)
+    band = int(max(1, min(spec.out_h, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)), fit)))
+    scratch = (min(spec.in_h, (band - 1 + (spec.k_h - 1) * spec.dil_h) // spec.stride_h + 1) + -(-rows // width)) * in_row
+    scratch += band * out_row
     return band, pad_left, width, width != spec.in_w, scratch
 
 
@@ -652,10 +714,9 @@ def _use_tiled(spec):
     loaded serves too few (dcgan_g2, 8 per phase row: 2.4 against 2.1; 4
     with 512 channels: 5.3 against 2.8). Its task scratch must stay within
     ``_MAX_TASK_BYTES``."""
-    found = _tile.kernel(spec.compute_dtype)
-    if found is None or spec.out_c < 16 or not _use_blas(spec):
+    if spec.out_c < 16 or not _use_blas(spec) or _tile.kernel(spec.compute_dtype) is None:
         return False
-    rows = found[1]
+    rows = _tile.kernel(spec.compute_dtype)[1]
     return -(-spec.out_w // spec.stride_w) >= 2 * rows and _tiled_geometry(spec, rows)[4] <= _MAX_TASK_BYTES
 
 
@@ -672,6 +733,25 @@ def _run_tiled(spec, x, filters, out, args):
     _launch(_tiled_tasks, work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
             *args)
     return True
+
+
+def _use_dot(spec):
+    """Cost model: NHWC BLAS layers with fewer than 16 output channels run the
+    dot kernel, which needs no ``Y`` and no gather (2 cores, ms, dot against
+    BLAS: dcgan_rgb 0.40 against 0.53; 1, 4, 8, 12 and 15 channels, 16-256
+    input channels: 0.54-0.99x); NCHW ones keep BLAS, whose GEMM reads NCHW
+    in place (the dot kernel wants input channels contiguous)."""
+    return (spec.out_c < 16 and spec.data_format == "NHWC" and _use_blas(spec)
+            and _tile.dot_kernel(spec.compute_dtype, spec.out_c) is not None)
+
+
+def _run_dot(spec, x, filters, out, args):
+    """The dot kernel, in full tiles and one pixel at a time."""
+    dot, rows = _tile.dot_kernel(spec.compute_dtype, spec.out_c)
+    single, _ = _tile.dot_kernel(spec.compute_dtype, spec.out_c, 1)
+    work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
+    band = max(1, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)))
+    _launch(_dot_tasks, work, x, filters, out, dot, rows, single, band, *args)
 
 
 def takes_nchw(spec):
@@ -701,6 +781,9 @@ def run(spec, x, filters, out):
         return
     args = (spec.stride_h, spec.stride_w, spec.dil_h, spec.dil_w, spec.pad_top, spec.pad_left)
     if _use_tiled(spec) and _run_tiled(spec, x, filters, out, args):
+        return
+    if _use_dot(spec):
+        _run_dot(spec, x, filters, out, args)
         return
     if _use_blas(spec):
         _run_blas(spec, x, filters, out, args)
