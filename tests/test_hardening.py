@@ -336,7 +336,8 @@ FRESH_SCRIPT = textwrap.dedent(r"""
     SIZES = {"small": ((2, 5, 4, 4), (3, 2, 3, 4), [2, 9, 7, 6]),
              "wide": ((2, 8, 8, 32), (3, 2, 8, 32), [2, 15, 15, 8]),
              "wide16": ((2, 8, 8, 32), (3, 2, 16, 32), [2, 15, 15, 16]),
-             "big": ((2, 16, 16, 8), (3, 3, 8, 8), [2, 31, 31, 8])}
+             "big": ((2, 16, 16, 8), (3, 3, 8, 8), [2, 31, 31, 8]),
+             "tiled": ((2, 8, 16, 32), (3, 3, 16, 32), [2, 16, 32, 16])}
 
     def job(dtype, data_format="NHWC", readonly=False, seed=0, size="small"):
         r = np.random.default_rng(seed)
@@ -362,7 +363,7 @@ FRESH_SCRIPT = textwrap.dedent(r"""
                 if isinstance(obj, CPUDispatcher)}
 
     # (a), (b)
-    jobs = [job(np.float64, seed=s) for s in range(3)] + [
+    jobs = [job(np.float64, seed=s) for s in range(2)] + [job(np.float64, size="tiled"),
         job(np.float64, readonly=True), job(np.float64, "NCHW", size="wide16"), job(np.float64, size="wide"),
         job(np.int64, size="big"), job(np.int32)]
     barrier = threading.Barrier(len(jobs))

@@ -19,6 +19,17 @@ def _call(tile, x, xoff, woff, taps, depth, x_step, w, c, ldc, rows, cols):
          ldc, rows, cols)
 
 
+def _sums(shape, rows, cols, taps, depth, left, right):
+    """``[r, j] = sum(left(t, r, k) * right(t, j, k))`` over taps and depth, in
+    float64, for ``r < rows``, ``j < cols``; -7 elsewhere in ``shape``."""
+    expected = np.full(shape, -7.0)
+    for r in range(rows):
+        for j in range(cols):
+            expected[r, j] = sum(float(left(t, r, k)) * float(right(t, j, k)) for t in range(taps)
+                                 for k in range(depth))
+    return expected
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shrink", [(0, 0), (5, 0), (0, 3), (7, 9)])
 def test_kernel_sums_taps_and_stores_only_its_rows_and_columns(dtype, shrink):
@@ -30,11 +41,8 @@ def test_kernel_sums_taps_and_stores_only_its_rows_and_columns(dtype, shrink):
     nrows, ncols = max(1, rows - shrink[0]), max(1, width - shrink[1])
     c = np.full(rows * ldc, -7.0, dtype)
     _call(tile, x, xoff, woff, taps, depth, x_step, w, c, ldc, nrows, ncols)
-    expected = np.full((rows, ldc), -7.0)
-    for r in range(nrows):
-        for j in range(ncols):
-            expected[r, j] = sum(float(x[xoff[t] + r * x_step + k]) * float(w[woff[t] + k * width + j])
-                                 for t in range(taps) for k in range(depth))
+    expected = _sums((rows, ldc), nrows, ncols, taps, depth, lambda t, r, k: x[xoff[t] + r * x_step + k],
+                     lambda t, j, k: w[woff[t] + k * width + j])
     assert_close(c.reshape(rows, ldc), expected, dtype)
     assert (c.reshape(rows, ldc)[nrows:] == -7).all() and (c.reshape(rows, ldc)[:, ncols:] == -7).all()
 
@@ -75,11 +83,8 @@ def test_dot_kernel_sums_taps_and_reads_only_depth(dtype, channels, rows, depth)
     a, b = a.astype(dtype), b.astype(dtype)
     c = np.full(rows_ * ldc, -7.0, dtype)
     _call_dot(dot, a, a_off, b_off, taps, depth, a_step, b, b_step, c, ldc)
-    expected = np.full((rows_, ldc), -7.0)
-    for r in range(rows_):
-        for q in range(channels):
-            expected[r, q] = sum(float(a[a_off[t] + r * a_step + k]) * float(b[b_off[t] + q * b_step + k])
-                                 for t in range(taps) for k in range(depth))
+    expected = _sums((rows_, ldc), rows_, channels, taps, depth, lambda t, r, k: a[a_off[t] + r * a_step + k],
+                     lambda t, q, k: b[b_off[t] + q * b_step + k])
     assert_close(c.reshape(rows_, ldc), expected, dtype)
 
 

@@ -36,6 +36,7 @@ import functools
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
+from numba.core.compiler_lock import global_compiler_lock
 
 _VECTORS = 2  # vectors of output channels per tile: 8 x 2 beat 4x4, 6x4, 12x2 and 14x2 (unet, s1_k3, dcgan)
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
@@ -147,6 +148,18 @@ def _module(dtype):
 _engines = []  # compiled code lives as long as its engine
 
 
+def _compile(text, name):
+    """The address of function ``name`` of IR ``text``, compiled for the host.
+    No IR passes: the code generator alone is as fast (measured). Under
+    Numba's compiler lock: LLVM's global context is not thread-safe, and
+    Numba's own compiler uses it too."""
+    with global_compiler_lock:
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(text), _target()[0])
+        engine.finalize_object()
+        _engines.append(engine)
+        return engine.get_function_address(name)
+
+
 @functools.cache
 def kernel(dtype):
     """``(tile, ROWS, WIDTH)`` for ``dtype``: the kernel as a ctypes function
@@ -154,12 +167,8 @@ def kernel(dtype):
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         return None
-    machine, vector_bytes, rows = _target()
-    module = llvm.parse_assembly(_module(dtype))  # no IR passes: the code generator alone is as fast (measured)
-    engine = llvm.create_mcjit_compiler(module, machine)
-    engine.finalize_object()
-    _engines.append(engine)
-    return _SIGNATURE(engine.get_function_address("tile")), rows, _VECTORS * vector_bytes // dtype.itemsize
+    _, vector_bytes, rows = _target()
+    return _SIGNATURE(_compile(_module(dtype), "tile")), rows, _VECTORS * vector_bytes // dtype.itemsize
 
 
 def _dot_module(dtype, rows, channels):
@@ -263,11 +272,7 @@ def dot_kernel(dtype, channels, rows=None):
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         return None
-    machine, vector_bytes, _ = _target()
+    vector_bytes = _target()[1]
     registers = 29 if vector_bytes == 64 else 13  # of 32 or 16, less the filter vector and a spare
     rows = rows or max(1, min(8, registers // (channels + 1)))  # accumulators and the pixels' vectors
-    module = llvm.parse_assembly(_dot_module(dtype, rows, channels))
-    engine = llvm.create_mcjit_compiler(module, machine)
-    engine.finalize_object()
-    _engines.append(engine)
-    return _DOT_SIGNATURE(engine.get_function_address("dot")), rows
+    return _DOT_SIGNATURE(_compile(_dot_module(dtype, rows, channels), "dot")), rows

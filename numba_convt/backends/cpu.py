@@ -249,20 +249,26 @@ def _input_rows(o0, o1, in_h, k_h, sh, dh, pt):
 
 
 @numba.njit(inline="always", **_FLAGS)
+def _row_nhwc(x, n, iy, dst):
+    """Row ``iy`` of NCHW image ``n`` into ``dst`` (``[W, C]``), in 16x16 tiles
+    so that each written line is filled while in L1."""
+    in_c, in_w = x.shape[1], x.shape[3]
+    for c0 in range(0, in_c, 16):
+        for b0 in range(0, in_w, 16):
+            for ci in range(c0, min(in_c, c0 + 16)):
+                src = x[n, ci, iy]
+                for ix in range(b0, min(in_w, b0 + 16)):
+                    dst[ix, ci] = src[ix]
+
+
+@numba.njit(inline="always", **_FLAGS)
 def _rows_nhwc(x, n0, m, i0, i1):
     """Rows ``i0:i1`` of NCHW images ``n0:n0 + m``, copied into NHWC order: a
     task's input, small enough to stay in cache, as its GEMM wants it."""
-    in_c, in_w = x.shape[1], x.shape[3]
-    xs = np.empty((m, i1 - i0, in_w, in_c), x.dtype)
+    xs = np.empty((m, i1 - i0, x.shape[3], x.shape[1]), x.dtype)
     for i in range(m):
         for r in range(i1 - i0):
-            dst = xs[i, r]
-            for c0 in range(0, in_c, 16):  # 16x16 tiles: each written line is filled while in L1
-                for b0 in range(0, in_w, 16):
-                    for ci in range(c0, min(in_c, c0 + 16)):
-                        src = x[n0 + i, ci, i0 + r]
-                        for ix in range(b0, min(in_w, b0 + 16)):
-                            dst[ix, ci] = src[ix]
+            _row_nhwc(x, n0 + i, i0 + r, xs[i, r])
     return xs
 
 
@@ -380,7 +386,7 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw,
 
 @numba.njit(inline="always", **_FLAGS)
 def _padded_rows(x, n, i0, i1, pad_left, width, rows, nchw):
-    """Input rows ``i0:i1`` of image ``n`` as ``[rows, width, C_in]``, with
+    """Input rows ``i0:i1`` of image ``n`` as ``[H, width, C_in]``, with
     ``pad_left`` zero columns before and zeros after, then zero rows enough
     for a tile of ``rows`` pixels to read past the end (it never stores those)."""
     in_c, in_w = (x.shape[1], x.shape[3]) if nchw else (x.shape[3], x.shape[2])
@@ -390,16 +396,10 @@ def _padded_rows(x, n, i0, i1, pad_left, width, rows, nchw):
         row = xs[r]
         row[:pad_left] = 0
         row[pad_left + in_w:] = 0
-        dst = row[pad_left:]
-        if nchw:  # 16x16 tiles: each written line is filled while in L1
-            for c0 in range(0, in_c, 16):
-                for b0 in range(0, in_w, 16):
-                    for ci in range(c0, min(in_c, c0 + 16)):
-                        src = x[n, ci, i0 + r]
-                        for ix in range(b0, min(in_w, b0 + 16)):
-                            dst[ix, ci] = src[ix]
+        if nchw:
+            _row_nhwc(x, n, i0 + r, row[pad_left:])
         else:
-            dst[:in_w] = x[n, i0 + r]
+            row[pad_left:pad_left + in_w] = x[n, i0 + r]
     return xs
 
 
@@ -439,9 +439,10 @@ def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, 
             xs = x[n, i0:]
         assembled = np.empty((o1 - o0, out_w if nchw else 0, cout), out.dtype)
         xoff, woff = np.empty(k_h * k_w, np.int64), np.empty(k_h * k_w, np.int64)
+        order = _by_phase(o0, o1, sh)
         for b in range(blocks):  # each block's filters serve every row of the band while in cache
             for ox0 in range(min(sw, out_w)):
-                for oy in _by_phase(o0, o1, sh):
+                for oy in order:
                     orow = _out_row(out[n], oy, assembled[oy - o0], nchw)
                     _tiled_phase(tile, rows, xs, wp[b], orow[ox0:, b * block:], xoff, woff, oy - sh * i0, ox0,
                                  in_h - i0, pad_left, width, sh, sw, dh, dw, pt, pl)
