@@ -63,7 +63,8 @@ def _splat(b, value, vector):
     """``value`` in every lane of a ``vector``-typed value."""
     lanes = vector.count
     one = b.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(_I32, 0))
-    return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes))
+    zeros = ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes)
+    return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), zeros)
 
 
 def _loop(fn, b, count, carried, body):
@@ -192,8 +193,9 @@ def _dot_module(dtype, rows, channels):
     lane = ir.Constant(ir.VectorType(_I64, lanes), list(range(lanes)))
     builder = ir.IRBuilder(fn.append_basic_block())
     full = builder.sdiv(depth, const(lanes))  # whole chunks of input channels, then a masked one if any are left
-    tail = builder.zext(builder.icmp_signed("!=", builder.srem(depth, const(lanes)), const(0)), _I64)
-    mask = builder.icmp_signed("<", lane, _splat(builder, builder.srem(depth, const(lanes)), ir.VectorType(_I64, lanes)))
+    left = builder.srem(depth, const(lanes))
+    tail = builder.zext(builder.icmp_signed("!=", left, const(0)), _I64)
+    mask = builder.icmp_signed("<", lane, _splat(builder, left, ir.VectorType(_I64, lanes)))
 
     def tap(ib, t, acc):
         at = ib.gep(a, [ib.load(ib.gep(a_off, [t]))])

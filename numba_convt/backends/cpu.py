@@ -404,6 +404,24 @@ def _padded_rows(x, n, i0, i1, pad_left, width, rows, nchw):
 
 
 @numba.njit(inline="always", **_FLAGS)
+def _phase_taps(oy, ox0, in_h, k_h, k_w, sh, sw, dh, dw, pt, pl, found):
+    """The taps that reach output row ``oy`` in column phase ``ox0`` from an
+    input row in range, as rows ``(iy, c, ky*k_w + kx)`` of ``found``: pixel
+    ``j`` of the phase (``ox = ox0 + sw*j``) reads input column ``j + c``.
+    Returns how many."""
+    step_h, step_w = sh // math.gcd(sh, dh), sw // math.gcd(sw, dw)  # taps of one phase are this far apart
+    count = 0
+    for ky in range(_first_tap(oy, k_h, pt, sh, dh, step_h), k_h, step_h):
+        iy = (oy + pt - ky * dh) // sh
+        if iy < 0 or iy >= in_h:
+            continue
+        for kx in range(_first_tap(ox0, k_w, pl, sw, dw, step_w), k_w, step_w):
+            found[count, 0], found[count, 1], found[count, 2] = iy, (ox0 + pl - kx * dw) // sw, ky * k_w + kx
+            count += 1
+    return count
+
+
+@numba.njit(inline="always", **_FLAGS)
 def _by_phase(o0, o1, sh):
     """Rows ``o0:o1``, those of one phase (so of one set of filter rows) in a run."""
     rows = np.empty(o1 - o0, np.int64)
@@ -438,36 +456,31 @@ def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, 
         else:
             xs = x[n, i0:]
         assembled = np.empty((o1 - o0, out_w if nchw else 0, cout), out.dtype)
-        xoff, woff = np.empty(k_h * k_w, np.int64), np.empty(k_h * k_w, np.int64)
+        found, offsets = np.empty((k_h * k_w, 3), np.int64), np.empty((2, k_h * k_w), np.int64)
         order = _by_phase(o0, o1, sh)
         for b in range(blocks):  # each block's filters serve every row of the band while in cache
             for ox0 in range(min(sw, out_w)):
                 for oy in order:
                     orow = _out_row(out[n], oy, assembled[oy - o0], nchw)
-                    _tiled_phase(tile, rows, xs, wp[b], orow[ox0:, b * block:], xoff, woff, oy - sh * i0, ox0,
-                                 in_h - i0, pad_left, width, sh, sw, dh, dw, pt, pl)
+                    _tiled_phase(tile, rows, xs, wp[b], orow[ox0:, b * block:], found, offsets[0], offsets[1],
+                                 oy - sh * i0, ox0, in_h - i0, pad_left, width, sh, sw, dh, dw, pt, pl)
         for oy in range(o0, o1):
             _flush_row(out[n], oy, assembled[oy - o0], nchw)
 
 
 @numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced while the kernel has their addresses
-def _tiled_phase(tile, rows, xs, w, dest, xoff, woff, oy, ox0, in_h, pad_left, width, sh, sw, dh, dw, pt, pl):
+def _tiled_phase(tile, rows, xs, w, dest, found, xoff, woff, oy, ox0, in_h, pad_left, width, sh, sw, dh, dw, pt,
+                 pl):
     """Columns ``ox0 + sw*j`` of an output row of :func:`_tiled_tasks`, for one
     block of channels: ``dest[sw*j, :block]``. ``xs`` holds the padded input
     rows, in which the output row is row ``oy`` and the input ``in_h`` rows
-    tall; ``w`` is the block's filters. ``xoff`` and ``woff`` are scratch
-    for the kernel's tap offsets."""
+    tall; ``w`` is the block's filters. ``found``, ``xoff`` and ``woff`` are
+    scratch for the taps and the kernel's offsets."""
     k_h, k_w, in_c, block = w.shape
-    step_h, step_w = sh // math.gcd(sh, dh), sw // math.gcd(sw, dw)  # taps of one phase are this far apart
-    taps = 0
-    for ky in range(_first_tap(oy, k_h, pt, sh, dh, step_h), k_h, step_h):
-        iy = (oy + pt - ky * dh) // sh
-        if iy < 0 or iy >= in_h:
-            continue
-        for kx in range(_first_tap(ox0, k_w, pl, sw, dw, step_w), k_w, step_w):
-            xoff[taps] = (iy * width + pad_left + (ox0 + pl - kx * dw) // sw) * in_c
-            woff[taps] = (ky * k_w + kx) * in_c * block
-            taps += 1
+    taps = _phase_taps(oy, ox0, in_h, k_h, k_w, sh, sw, dh, dw, pt, pl, found)
+    for t in range(taps):
+        xoff[t] = (found[t, 0] * width + pad_left + found[t, 1]) * in_c
+        woff[t] = found[t, 2] * in_c * block
     nb, cols = (dest.shape[0] + sw - 1) // sw, min(block, dest.shape[1])
     ldc, size = dest.strides[0] // dest.itemsize * sw, dest.itemsize
     for j in range(0, nb, rows):
@@ -486,35 +499,30 @@ def _dot_tasks(x, f, out, dot, rows, single, band, sh, sw, dh, dw, pt, pl):
     batch, out_h = x.shape[0], out.shape[1]
     for task in numba.prange(_task_count(batch, 1, out_h, band)):
         n, _, o0, o1 = _task_span(task, batch, 1, out_h, band)
-        scratch = np.empty((5, f.shape[0] * f.shape[1]), np.int64)
+        taps = f.shape[0] * f.shape[1]
+        found, scratch = np.empty((taps, 3), np.int64), np.empty((4, taps), np.int64)
         for oy in range(o0, o1):
-            _dot_row(dot, rows, single, x, f, out[n, oy], scratch, n, oy, sh, sw, dh, dw, pt, pl)
+            _dot_row(dot, rows, single, x, f, out[n, oy], found, scratch, n, oy, sh, sw, dh, dw, pt, pl)
 
 
 @numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced while the kernels have their addresses
-def _dot_row(dot, rows, single, x, f, orow, scratch, n, oy, sh, sw, dh, dw, pt, pl):
+def _dot_row(dot, rows, single, x, f, orow, found, scratch, n, oy, sh, sw, dh, dw, pt, pl):
     """Output row ``orow`` (``[W, C_out]``) of image ``n`` for :func:`_dot_tasks`;
-    ``scratch`` holds tap offsets."""
+    ``found`` and ``scratch`` hold the taps and the kernels' offsets."""
     _, in_h, in_w, in_c = x.shape
     k_h, k_w, cout, _ = f.shape
     out_w = orow.shape[0]
     size = x.itemsize
-    step_h, step_w = sh // math.gcd(sh, dh), sw // math.gcd(sw, dw)  # taps of one phase are this far apart
-    a_off, b_off, cs, edge_a, edge_b = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
+    a_off, b_off, edge_a, edge_b = scratch[0], scratch[1], scratch[2], scratch[3]
     for ox0 in range(min(sw, out_w)):
+        taps = _phase_taps(oy, ox0, in_h, k_h, k_w, sh, sw, dh, dw, pt, pl, found)
         nb = (out_w - ox0 + sw - 1) // sw
-        lo, hi, taps = 0, nb, 0
-        for ky in range(_first_tap(oy, k_h, pt, sh, dh, step_h), k_h, step_h):
-            iy = (oy + pt - ky * dh) // sh
-            if iy < 0 or iy >= in_h:
-                continue
-            for kx in range(_first_tap(ox0, k_w, pl, sw, dw, step_w), k_w, step_w):
-                c = (ox0 + pl - kx * dw) // sw  # pixel j reads input column j + c
-                a_off[taps] = ((n * in_h + iy) * in_w + c) * in_c
-                b_off[taps] = (ky * k_w + kx) * cout * in_c
-                cs[taps] = c
-                lo, hi = max(lo, -c), min(hi, in_w - c)
-                taps += 1
+        lo, hi = 0, nb  # narrowed to the pixels every tap reaches
+        for t in range(taps):
+            c = found[t, 1]
+            a_off[t] = ((n * in_h + found[t, 0]) * in_w + c) * in_c
+            b_off[t] = found[t, 2] * cout * in_c
+            lo, hi = max(lo, -c), min(hi, in_w - c)
         tiled = hi - lo >= rows  # pixels lo:hi meet every tap: tiles, the last one ending at hi
         for i in range(lo, hi if tiled else lo, rows):
             j = min(i, hi - rows)
@@ -525,7 +533,7 @@ def _dot_row(dot, rows, single, x, f, orow, scratch, n, oy, sh, sw, dh, dw, pt, 
                 continue
             kept = 0
             for t in range(taps):
-                if 0 <= j + cs[t] < in_w:
+                if 0 <= j + found[t, 1] < in_w:
                     edge_a[kept], edge_b[kept] = a_off[t], b_off[t]
                     kept += 1
             single(x.ctypes.data + j * in_c * size, edge_a.ctypes.data, edge_b.ctypes.data, kept, in_c, in_c,
@@ -573,6 +581,16 @@ _KERNELS = {
     for function in (_direct, _blas_tasks, _subpixel_tasks, _tiled_tasks, _dot_tasks, _pack)
 }
 _launch_lock = threading.Lock()
+
+
+def _work(spec, out):
+    """About how many multiply-adds the call does: what picks serial or parallel."""
+    return out.size * max(1, spec.k_h * spec.k_w * (spec.in_c // spec.groups) // (spec.stride_h * spec.stride_w))
+
+
+def _rows_per_task(spec):
+    """Output rows per task for about 4 tasks per core (balance against start-up)."""
+    return max(1, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)))
 
 
 def _launch(function, work, *args):
@@ -669,7 +687,7 @@ def _run_blas(spec, x, filters, out, args):
         alpha, beta = one.ctypes.data, zero.ctypes.data
     else:
         alpha, beta = 1.0, 0.0
-    work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
+    work = _work(spec, out)
     subpixel, images, band, _ = _split(spec)
     nchw = spec.data_format == "NCHW"
     with _blas.single_threaded():
@@ -700,9 +718,9 @@ def _tiled_geometry(spec, rows):
     in_row, out_row = width * spec.in_c * item, spec.out_w * spec.out_c * item * (spec.data_format == "NCHW")
     fixed = ((spec.k_h - 1) * spec.dil_h // spec.stride_h + 2) * in_row  # an output row's input rows, and slack
     fit = (_Y_BYTES - fixed) // (in_row / spec.stride_h + out_row)
-    band = int(max(1, min(spec.out_h, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)), fit)))
-    scratch = (min(spec.in_h, (band - 1 + (spec.k_h - 1) * spec.dil_h) // spec.stride_h + 1) + -(-rows // width)) * in_row
-    scratch += band * out_row
+    band = int(max(1, min(spec.out_h, _rows_per_task(spec), fit)))
+    input_rows = min(spec.in_h, (band - 1 + (spec.k_h - 1) * spec.dil_h) // spec.stride_h + 1)
+    scratch = (input_rows + -(-rows // width)) * in_row + band * out_row
     return band, pad_left, width, width != spec.in_w, scratch
 
 
@@ -730,7 +748,7 @@ def _run_tiled(spec, x, filters, out, args):
     if _launch(_pack, wp.size, filters, wp):
         return False
     band, pad_left, width, copy, _ = _tiled_geometry(spec, rows)
-    work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
+    work = _work(spec, out)
     _launch(_tiled_tasks, work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
             *args)
     return True
@@ -750,8 +768,8 @@ def _run_dot(spec, x, filters, out, args):
     """The dot kernel, in full tiles and one pixel at a time."""
     dot, rows = _tile.dot_kernel(spec.compute_dtype, spec.out_c)
     single, _ = _tile.dot_kernel(spec.compute_dtype, spec.out_c, 1)
-    work = out.size * spec.in_c * max(1, spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w))
-    band = max(1, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)))
+    work = _work(spec, out)
+    band = _rows_per_task(spec)
     _launch(_dot_tasks, work, x, filters, out, dot, rows, single, band, *args)
 
 
@@ -794,5 +812,5 @@ def run(spec, x, filters, out):
     f = filters.reshape(k_h, k_w, cog, g, cig).transpose(3, 0, 1, 4, 2)  # [G, KH, KW, Cig, Cog]
     form = _F_CO if cog >= 8 else (_F_CI if cig >= 16 else _F_PIX)
     wp = np.ascontiguousarray(f.transpose(0, 1, 2, 4, 3) if form == _F_CI else f)
-    work = out.size * max(1, k_h * k_w * cig // (spec.stride_h * spec.stride_w))
+    work = _work(spec, out)
     _launch(_direct, work, x, wp, out, form, *args, g)
