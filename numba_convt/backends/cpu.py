@@ -74,9 +74,14 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
         oy = np.int64(row) - n * out_h
         orow = out[n, oy]
         acc = np.empty((nbmax, cog), out.dtype) if form != _F_PIX else np.empty((cog, nbmax), out.dtype)
-        xrow = np.empty(in_w, x.dtype)
+        xrows = np.empty((k_h, cig if form == _F_PIX else 0, in_w), x.dtype)
         for g in range(groups):
             c0 = g * cig
+            for ky in range(k_h if form == _F_PIX else 0):  # contiguous input rows, copied once for all phases
+                iy = _input_coord(oy, ky, pt, sh, dh, in_h)
+                for ci in range(cig if iy >= 0 else 0):
+                    for j in range(in_w):
+                        xrows[ky, ci, j] = x[n, iy, j, c0 + ci]
             for ox0 in range(min(sw, out_w)):
                 nb = (out_w - ox0 + sw - 1) // sw
                 acc[:] = 0
@@ -85,9 +90,6 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                     if iy < 0:
                         continue
                     for ci in range(cig if form == _F_PIX else 1):
-                        if form == _F_PIX:  # one contiguous input row per channel
-                            for j in range(in_w):
-                                xrow[j] = x[n, iy, j, c0 + ci]
                         for kx in range(k_w):
                             tx = ox0 + pl - kx * dw
                             c = tx // sw  # floor division: may be negative
@@ -96,7 +98,7 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                             b0, b1 = max(0, -c), min(nb, in_w - c)
                             w = wp[g, ky, kx]
                             if form == _F_PIX:
-                                xs = xrow[b0 + c:b1 + c]
+                                xs = xrows[ky, ci, b0 + c:b1 + c]
                                 for co in range(cog):
                                     wv, ac = w[ci, co], acc[co, b0:b1]
                                     for j in range(b1 - b0):  # from 0: no wraparound test, vectorizes
