@@ -40,8 +40,10 @@ from numba.core.compiler_lock import global_compiler_lock
 
 _VECTORS = 2  # vectors of output channels per tile: 8 x 2 beat 4x4, 6x4, 12x2 and 14x2 (unet, s1_k3, dcgan)
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
-_SIGNATURE = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3, *[ctypes.c_int64] * 3, *[ctypes.c_void_p] * 2,
-                              *[ctypes.c_int64] * 3)
+# The kernels' arguments, as in the module docstring: "p" a pointer to the
+# dtype, "o" a pointer to int64 offsets, "i" an int64.
+_TILE_ARGUMENTS = "pooiiippiii"
+_DOT_ARGUMENTS = "pooiiipipi"
 
 
 @functools.cache
@@ -90,22 +92,29 @@ def _loop(fn, b, count, carried, body):
     return values
 
 
+def _function(dtype, name, arguments):
+    """A new module's function ``name`` taking ``arguments`` (see
+    ``_TILE_ARGUMENTS``), with ``dtype``'s vector type, intrinsic name suffix
+    and fused multiply-add: ``(fn, vector, suffix, fma)``."""
+    scalar = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
+    vector = ir.VectorType(scalar, _target()[1] // dtype.itemsize)
+    kinds = {"p": scalar.as_pointer(), "o": _I64.as_pointer(), "i": _I64}
+    module = ir.Module()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [kinds[k] for k in arguments]), name=name)
+    suffix = f"v{vector.count}f{dtype.itemsize * 8}"
+    fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), name=f"llvm.fma.{suffix}")
+    return fn, vector, suffix, fma
+
+
 def _module(dtype):
     """The kernel's IR for ``dtype`` (float32 or float64)."""
-    _, vector_bytes, rows = _target()
-    scalar = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
-    lanes = vector_bytes // dtype.itemsize
-    vector, width = ir.VectorType(scalar, lanes), _VECTORS * lanes
-    module = ir.Module()
-    pointer = scalar.as_pointer()
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer, _I64.as_pointer(), _I64.as_pointer(),
-                                                             _I64, _I64, _I64, pointer, pointer, _I64, _I64, _I64]),
-                     name="tile")
+    rows = _target()[2]
+    fn, vector, suffix, fma = _function(dtype, "tile", _TILE_ARGUMENTS)
+    lanes = vector.count
+    width = _VECTORS * lanes
     x, xoff, woff, taps, depth, x_step, w, c, ldc, nrows, ncols = fn.args
-    suffix = f"v{lanes}f{dtype.itemsize * 8}"
-    fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), name=f"llvm.fma.{suffix}")
     mask_type = ir.VectorType(ir.IntType(1), lanes)
-    store = ir.Function(module, ir.FunctionType(ir.VoidType(), [vector, vector.as_pointer(), _I32, mask_type]),
+    store = ir.Function(fn.module, ir.FunctionType(ir.VoidType(), [vector, vector.as_pointer(), _I32, mask_type]),
                         name=f"llvm.masked.store.{suffix}.p0{suffix}")  # typed-pointer name: LLVM 14 needs it
     const = functools.partial(ir.Constant, _I64)
     b = ir.IRBuilder(fn.append_basic_block())
@@ -143,22 +152,24 @@ def _module(dtype):
             b.branch(after)
             b.position_at_end(after)
     b.ret_void()
-    return str(module)
+    return str(fn.module)
 
 
 _engines = []  # compiled code lives as long as its engine
 
 
-def _compile(text, name):
-    """The address of function ``name`` of IR ``text``, compiled for the host.
-    No IR passes: the code generator alone is as fast (measured). Under
-    Numba's compiler lock: LLVM's global context is not thread-safe, and
-    Numba's own compiler uses it too."""
+def _compile(text, name, arguments):
+    """Function ``name`` of IR ``text``, compiled for the host, as a ctypes
+    function taking ``arguments``. No IR passes: the code generator alone is
+    as fast (measured). Under Numba's compiler lock: LLVM's global context is
+    not thread-safe, and Numba's own compiler uses it too."""
     with global_compiler_lock:
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(text), _target()[0])
         engine.finalize_object()
         _engines.append(engine)
-        return engine.get_function_address(name)
+        address = engine.get_function_address(name)
+    signature = ctypes.CFUNCTYPE(None, *[ctypes.c_int64 if k == "i" else ctypes.c_void_p for k in arguments])
+    return signature(address)
 
 
 @functools.cache
@@ -169,24 +180,17 @@ def kernel(dtype):
     if dtype not in (np.float32, np.float64):
         return None
     _, vector_bytes, rows = _target()
-    return _SIGNATURE(_compile(_module(dtype), "tile")), rows, _VECTORS * vector_bytes // dtype.itemsize
+    return _compile(_module(dtype), "tile", _TILE_ARGUMENTS), rows, _VECTORS * vector_bytes // dtype.itemsize
 
 
 def _dot_module(dtype, rows, channels):
     """IR of the dot kernel for ``dtype``: ``rows`` pixels by ``channels``
     output channels, each a vector of partial sums over input channels."""
-    scalar = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
-    lanes = _target()[1] // dtype.itemsize
-    vector, pointer = ir.VectorType(scalar, lanes), scalar.as_pointer()
-    module = ir.Module()
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer, _I64.as_pointer(), _I64.as_pointer(), _I64,
-                                                             _I64, _I64, pointer, _I64, pointer, _I64]),
-                     name="dot")
+    fn, vector, suffix, fma = _function(dtype, "dot", _DOT_ARGUMENTS)
+    lanes = vector.count
     a, a_off, b_off, taps, depth, a_step, b_, b_step, c, ldc = fn.args
-    suffix = f"v{lanes}f{dtype.itemsize * 8}"
-    fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), name=f"llvm.fma.{suffix}")
     mask_type = ir.VectorType(ir.IntType(1), lanes)
-    load = ir.Function(module, ir.FunctionType(vector, [vector.as_pointer(), _I32, mask_type, vector]),
+    load = ir.Function(fn.module, ir.FunctionType(vector, [vector.as_pointer(), _I32, mask_type, vector]),
                        name=f"llvm.masked.load.{suffix}.p0{suffix}")
     const = functools.partial(ir.Constant, _I64)
     zero = ir.Constant(vector, None)
@@ -228,7 +232,7 @@ def _dot_module(dtype, rows, channels):
         for q in range(channels):
             builder.store(sums[r * channels + q], builder.gep(row, [const(q)]))
     builder.ret_void()
-    return str(module)
+    return str(fn.module)
 
 
 def _sum_lanes(b, vectors):
@@ -262,10 +266,6 @@ def _sum_lanes(b, vectors):
     return sums
 
 
-_DOT_SIGNATURE = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3, *[ctypes.c_int64] * 3, ctypes.c_void_p,
-                                  ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
-
-
 @functools.cache
 def dot_kernel(dtype, channels, rows=None):
     """``(dot, ROWS)``: the dot kernel for ``channels`` output channels as a
@@ -277,4 +277,4 @@ def dot_kernel(dtype, channels, rows=None):
     vector_bytes = _target()[1]
     registers = 29 if vector_bytes == 64 else 13  # of 32 or 16, less the filter vector and a spare
     rows = rows or max(1, min(8, registers // (channels + 1)))  # accumulators and the pixels' vectors
-    return _DOT_SIGNATURE(_compile(_dot_module(dtype, rows, channels), "dot")), rows
+    return _compile(_dot_module(dtype, rows, channels), "dot", _DOT_ARGUMENTS), rows
