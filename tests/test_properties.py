@@ -313,11 +313,10 @@ def test_large_strategy_reaches_the_blas_paths():
         args = {k: v for k, v in kwargs.items() if k not in ("input", "filters")}
         spec = normalize(np.asarray(kwargs["input"]), kwargs["filters"], args["output_shape"], args["strides"],
                          args.get("padding", "SAME"), args.get("data_format") or "NHWC", args.get("dilations"))
-        if cpu._use_tiled(spec):
-            seen.add("tiled")
-        elif cpu._use_dot(spec):
-            seen.add("dot")
-        elif cpu._use_blas(spec) and not cpu._is_subpixel(spec):
+        path = cpu._path(spec)
+        if path in ("tiled", "dot"):
+            seen.add(path)
+        elif path == "blas" and not cpu._is_subpixel(spec):
             seen.add("pixels-last" if spec.out_c < 16 else "channels-last")
 
     collect()

@@ -118,14 +118,14 @@ def _tiled_case(name, data_format):
 def test_tiled_path_matches_reference(name, data_format, band, monkeypatch):
     args = _tiled_case(name, data_format)
     spec = normalize(*args)
-    assert cpu._use_tiled(spec) and cpu.takes_nchw(spec)
+    assert cpu._path(spec) == "tiled" and cpu.takes_nchw(spec)
     tile, rows, _ = _tile.kernel(spec.compute_dtype)
     copies = cpu._tiled_geometry(spec, rows)[3]
     assert copies == (name != "in-place")
     geometry = cpu._tiled_geometry
     if band is not None:  # bands of 1 and 3 output rows; default: a few per core
         monkeypatch.setattr(cpu, "_tiled_geometry", lambda spec, rows: (band, *geometry(spec, rows)[1:]))
-    assert cpu._use_tiled(spec)
+    assert cpu._path(spec) == "tiled"
     ran, run = [], cpu._run_tiled
     monkeypatch.setattr(cpu, "_run_tiled", lambda *a: ran.append(run(*a)) or ran[-1])
     expected = numba_convt.conv2d_transpose(*args, backend="numpy")
@@ -152,7 +152,7 @@ def test_dot_path_matches_reference(name, monkeypatch):
     x, f = rng.uniform(-4, 4, x_shape).astype(dtype), rng.uniform(-4, 4, f_shape).astype(dtype)
     output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
     args = (x, f, output_shape, strides, padding, "NHWC", dilations)
-    assert cpu._use_dot(normalize(*args))
+    assert cpu._path(normalize(*args)) == "dot"
     ran, run = [], cpu._run_dot
     monkeypatch.setattr(cpu, "_run_dot", lambda *a: ran.append(1) or run(*a))
     expected = numba_convt.conv2d_transpose(*args, backend="numpy")
@@ -162,7 +162,7 @@ def test_dot_path_matches_reference(name, monkeypatch):
     assert_close(out, expected, x.dtype)
     nchw = (np.ascontiguousarray(x.transpose(0, 3, 1, 2)), f, [output_shape[i] for i in (0, 3, 1, 2)], strides,
             padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)], "NCHW", dilations)
-    assert not cpu._use_dot(normalize(*nchw)) and cpu.takes_nchw(normalize(*nchw))  # NCHW: BLAS, in place
+    assert cpu._path(normalize(*nchw)) == "blas" and cpu.takes_nchw(normalize(*nchw))  # NCHW: BLAS, in place
 
 
 @pytest.mark.filterwarnings("ignore:.*invalid value encountered:RuntimeWarning")
@@ -212,7 +212,7 @@ def test_inputs_that_are_not_finite_stay_on_the_tiled_path():
     x, f, *rest = _tiled_case("same-stride-1", "NHWC")
     x[0, 0, 0, 0], x[1, 4, 10, 3] = np.inf, np.nan
     spec = normalize(x, f, *rest)
-    assert cpu._use_tiled(spec)
+    assert cpu._path(spec) == "tiled"
     got = numba_convt.conv2d_transpose(x, f, *rest, backend="cpu")
     expected = numba_convt.conv2d_transpose(x, f, *rest, backend="numpy")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
@@ -231,7 +231,7 @@ def test_cost_model_keeps_other_layers_off_the_tiled_path(name, reason):
     x_shape, f_shape, strides, padding, dilations, dtype = reason
     x, f = np.ones(x_shape, dtype), np.ones(f_shape, dtype)
     output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
-    assert not cpu._use_tiled(normalize(x, f, output_shape, strides, padding, "NHWC", dilations))
+    assert cpu._path(normalize(x, f, output_shape, strides, padding, "NHWC", dilations)) != "tiled"
 
 
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])

@@ -727,17 +727,19 @@ def _tiled_geometry(spec, rows):
 
 
 def _use_tiled(spec):
-    """Cost model: the register-tiled kernel beats BLAS and its gather on BLAS
-    layers with 16 or more output channels and at least two tiles of pixels
+    """Cost model, for a layer BLAS's cost model takes (see :func:`_path`): the
+    register-tiled kernel beats BLAS and its gather on layers with 16 or more
+    output channels and at least two tiles of pixels
     per row phase (2 cores, ms, tiled against BLAS: s1_k3 2.3 against 2.9,
     fcn_up8 1.7 against 2.3, dcgan_g3 2.1 against 2.4). With fewer output
     channels most lanes idle (dcgan_rgb); with fewer pixels each filter value
     loaded serves too few (dcgan_g2, 8 per phase row: 2.4 against 2.1; 4
     with 512 channels: 5.3 against 2.8). Its task scratch must stay within
     ``_MAX_TASK_BYTES``."""
-    if spec.out_c < 16 or not _use_blas(spec) or _tile.kernel(spec.compute_dtype) is None:
+    found = None if spec.out_c < 16 else _tile.kernel(spec.compute_dtype)
+    if found is None:
         return False
-    rows = _tile.kernel(spec.compute_dtype)[1]
+    rows = found[1]
     return -(-spec.out_w // spec.stride_w) >= 2 * rows and _tiled_geometry(spec, rows)[4] <= _MAX_TASK_BYTES
 
 
@@ -757,12 +759,12 @@ def _run_tiled(spec, x, filters, out, args):
 
 
 def _use_dot(spec):
-    """Cost model: NHWC BLAS layers with fewer than 16 output channels run the
-    dot kernel, which needs no ``Y`` and no gather (2 cores, ms, dot against
+    """Cost model, for a layer BLAS's cost model takes (see :func:`_path`): NHWC layers
+    with fewer than 16 output channels run the dot kernel, which needs no ``Y`` and no gather (2 cores, ms, dot against
     BLAS: dcgan_rgb 0.40 against 0.53; 1, 4, 8, 12 and 15 channels, 16-256
     input channels: 0.54-0.99x); NCHW ones keep BLAS, whose GEMM reads NCHW
     in place (the dot kernel wants input channels contiguous)."""
-    return (spec.out_c < 16 and spec.data_format == "NHWC" and _use_blas(spec)
+    return (spec.out_c < 16 and spec.data_format == "NHWC"
             and _tile.dot_kernel(spec.compute_dtype, spec.out_c) is not None)
 
 
@@ -773,6 +775,15 @@ def _run_dot(spec, x, filters, out, args):
     work = _work(spec, out)
     band = _rows_per_task(spec)
     _launch(_dot_tasks, work, x, filters, out, dot, rows, single, band, *args)
+
+
+def _path(spec):
+    """Which kernel runs the call: where BLAS's cost model takes the layer,
+    "tiled" or "dot" if theirs do too (their kernels beat BLAS there), else
+    "blas"; otherwise "direct"."""
+    if not _use_blas(spec):
+        return "direct"
+    return "tiled" if _use_tiled(spec) else "dot" if _use_dot(spec) else "blas"
 
 
 def takes_nchw(spec):
@@ -801,12 +812,13 @@ def run(spec, x, filters, out):
         out[...] = 0
         return
     args = (spec.stride_h, spec.stride_w, spec.dil_h, spec.dil_w, spec.pad_top, spec.pad_left)
-    if _use_tiled(spec) and _run_tiled(spec, x, filters, out, args):
-        return
-    if _use_dot(spec):
+    path = _path(spec)
+    if path == "dot":
         _run_dot(spec, x, filters, out, args)
         return
-    if _use_blas(spec):
+    if path == "tiled" and _run_tiled(spec, x, filters, out, args):
+        return
+    if path != "direct":  # BLAS, also for tiled layers whose filters are not all finite
         _run_blas(spec, x, filters, out, args)
         return
     g, k_h, k_w = spec.groups, spec.k_h, spec.k_w
