@@ -22,6 +22,11 @@ _HALF_DTYPES = (np.dtype(np.float16),) + ((np.dtype(_BFLOAT16),) if _BFLOAT16 el
 SUPPORTED_DTYPES = _HALF_DTYPES + tuple(
     np.dtype(name) for name in ("float32", "float64", "int32", "int64", "complex64", "complex128")
 )
+# kind and bits of one real part, for result_dtype (bfloat16's own kind is "V")
+_PARTS = {np.dtype(dtype): parts for dtype, parts in [
+    *((half, ("f", 16)) for half in _HALF_DTYPES), ("float32", ("f", 32)), ("float64", ("f", 64)),
+    ("int32", ("i", 32)), ("int64", ("i", 64)), ("complex64", ("c", 32)), ("complex128", ("c", 64)),
+]}
 DATA_FORMATS = ("NHWC", "NCHW")
 _INT32_MAX = 2**31 - 1  # TF's output_shape is an int32 tensor
 
@@ -343,11 +348,36 @@ def _dtypes(input, filters):
                 f"{what} has unsupported dtype {dtype}; accepted: "
                 + ", ".join(str(d) for d in SUPPORTED_DTYPES)
             )
-    try:
-        dtype = np.result_type(*dtypes)
-    except TypeError:  # NumPy's DTypePromotionError, e.g. bfloat16 with int32
-        raise TypeError(f"input dtype {dtypes[0]} and filters dtype {dtypes[1]} have no common dtype") from None
+    dtype = result_dtype(*dtypes)
     return dtype, np.dtype(np.float32) if dtype in _HALF_DTYPES else dtype
+
+
+def result_dtype(a, b):
+    """The result dtype of ``input`` dtype ``a`` with ``filters`` dtype ``b``
+    (both supported): the README's table, the same for every NumPy and
+    ml_dtypes version (they have disagreed, e.g. on bfloat16 with int32).
+
+    The wider kind wins (integer < float < complex); an integer with a float
+    or complex gives 64-bit parts (no integer fits a narrower float); float16
+    with bfloat16 gives float32 (neither holds the other); else the wider part.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> str(result_dtype(np.dtype("int32"), np.dtype("float32")))
+    'float64'
+    >>> str(result_dtype(np.dtype("float16"), np.dtype("complex64")))
+    'complex64'
+    """
+    if a == b:
+        return a
+    (kind_a, bits_a), (kind_b, bits_b) = _PARTS[a], _PARTS[b]
+    kind = max(kind_a, kind_b, key="ifc".index)
+    if kind != "i" and "i" in (kind_a, kind_b):
+        bits = 64
+    else:
+        bits = max(bits_a, bits_b, 32 if bits_a == bits_b == 16 else 0)
+    return np.dtype({"i": "int", "f": "float", "c": "complex"}[kind] + str(bits * (2 if kind == "c" else 1)))
 
 
 def _check_rank(shape, what):

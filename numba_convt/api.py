@@ -80,8 +80,8 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     Returns
     -------
     numpy.ndarray or numba device array
-        Shape ``output_shape`` (4-D), dtype ``numpy.result_type(input,
-        filters)``: ``input``'s type when both have it, as in TF. ``out``
+        Shape ``output_shape`` (4-D), dtype ``input``'s when ``filters``
+        has it too, as in TF, else by the mixed-dtype table (Notes). ``out``
         when given. Device inputs give a numba device array.
 
     Raises
@@ -118,9 +118,25 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     ``[g*C_in/G, (g+1)*C_in/G)`` to output channels ``[g*filters.shape[2],
     (g+1)*filters.shape[2])``. Dtypes: float16, float32, float64, int32
     (TF's), and int64, complex64, complex128, and bfloat16 when
-    ``ml_dtypes`` is installed; ``input`` and ``filters`` may differ in dtype
-    (NumPy promotion). float16 and bfloat16 accumulate in float32, integers
-    wrap like NumPy. Inputs are never modified.
+    ``ml_dtypes`` is installed. float16 and bfloat16 accumulate in float32,
+    integers wrap like NumPy. Inputs are never modified.
+
+    *Beyond TF*, ``input`` and ``filters`` may differ in dtype; the result's
+    dtype (rows: ``input``, columns: ``filters``) is the same with every
+    NumPy and ml_dtypes version (NumPy 2's promotion with ml_dtypes 0.7)::
+
+                   float16    bfloat16   float32    float64    int32      int64      complex64  complex128
+        float16    float16    float32    float32    float64    float64    float64    complex64  complex128
+        bfloat16   float32    bfloat16   float32    float64    float64    float64    complex64  complex128
+        float32    float32    float32    float32    float64    float64    float64    complex64  complex128
+        float64    float64    float64    float64    float64    float64    float64    complex128 complex128
+        int32      float64    float64    float64    float64    int32      int64      complex128 complex128
+        int64      float64    float64    float64    float64    int64      int64      complex128 complex128
+        complex64  complex64  complex64  complex64  complex128 complex128 complex128 complex64  complex128
+        complex128 complex128 complex128 complex128 complex128 complex128 complex128 complex128 complex128
+
+    The wider kind wins (integer < float < complex); an integer with a float
+    or complex gives 64-bit parts; float16 with bfloat16 gives float32.
 
     The ``"cpu"`` backend runs on Numba's threads (``numba.set_num_threads``,
     ``NUMBA_NUM_THREADS``), its BLAS calls for float layers with many

@@ -41,9 +41,10 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     Returns
     -------
     dask.array.Array
-        Shape ``output_shape`` (4-D), dtype ``numpy.result_type(input,
-        filters)``. Batch chunks are the input's; height and width chunks are
-        the input's times the stride, the last one taking the remainder.
+        Shape ``output_shape`` (4-D), dtype as in
+        :func:`numba_convt.conv2d_transpose`. Batch chunks are the input's;
+        height and width chunks are the input's times the stride, the last
+        one taking the remainder.
 
     Raises
     ------

@@ -82,12 +82,6 @@ def test_integers_wrap_like_numpy():
         assert numba_convt.conv2d_transpose(x, f, [1, 1], 1, backend=backend)[0, 0, 0, 0] == wrapped
 
 
-def test_mixed_dtypes_follow_numpy_promotion():
-    x, f = _inputs()
-    y = numba_convt.conv2d_transpose(x.astype(np.float32), f.astype(np.float16), **ARGS)
-    assert y.dtype == np.float32
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float16])
