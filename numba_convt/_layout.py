@@ -10,11 +10,12 @@ copies with a dtype change, use NumPy.
 import numba
 import numpy as np
 
+from ._parallel import builds, launch
+
 _UINTS = {4: np.uint32, 8: np.uint64}  # the dtypes backends compute in (half types: float32)
 _TILE = 32
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
 def _swap_last_axes(src, dst):
     """``dst[n, j, i] = src[n, i, j]``, tile by tile."""
     batch, rows, cols = src.shape
@@ -26,6 +27,9 @@ def _swap_last_axes(src, dst):
             for j in range(j0, min(cols, j0 + _TILE)):
                 for i in range(i0, i1):
                     dst[n, j, i] = src[n, i, j]
+
+
+_SWAP_LAST_AXES = builds(_swap_last_axes)
 
 
 def change_layout(array, to_nhwc, dtype, out=None):
@@ -41,5 +45,5 @@ def change_layout(array, to_nhwc, dtype, out=None):
     result = np.empty(moved.shape, dtype) if out is None else out
     n, c = array.shape[0], array.shape[1 if to_nhwc else 3]
     src = array.view(uint).reshape((n, c, -1) if to_nhwc else (n, -1, c))
-    _swap_last_axes(src, result.view(uint).reshape(src.shape[0], src.shape[2], src.shape[1]))
+    launch(_SWAP_LAST_AXES, src.size, src, result.view(uint).reshape(src.shape[0], src.shape[2], src.shape[1]))
     return result

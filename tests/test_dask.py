@@ -8,6 +8,7 @@ import pytest
 from common import BACKENDS, assert_close
 
 da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
 
 import numba_convt  # noqa: E402
 import numba_convt.dask as ndask  # noqa: E402
@@ -72,6 +73,29 @@ def test_equals_in_memory_call_exactly(case, data_format, scheduler):
     result = ndask.conv2d_transpose(da.from_array(x, chunks=chunks), f, **kwargs, backend="cpu")
     assert result.shape == expected.shape and result.dtype == expected.dtype
     np.testing.assert_array_equal(result.compute(scheduler=scheduler), expected)
+
+
+# Python 3.12+ warns when forking a process that runs threads (Numba's pool does).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("context", ["spawn", "fork"])  # dask's default, and the one that used to hang
+def test_processes_scheduler_after_parallel_calls(context):
+    """Worker processes started after this process ran parallel kernels."""
+    rng = np.random.default_rng(4)
+    x, f = rng.integers(-9, 9, (2, 16, 16, 24), np.int32), rng.integers(-9, 9, (3, 3, 8, 24), np.int32)
+    expected = numba_convt.conv2d_transpose(x, f, [32, 32], 2)  # large enough for parallel kernels
+    lazy = ndask.conv2d_transpose(da.from_array(x, chunks=(1, -1, -1, -1)), f, [32, 32], 2)
+    with dask.config.set({"multiprocessing.context": context}):
+        np.testing.assert_array_equal(lazy.compute(scheduler="processes", num_workers=2), expected)
+
+
+def test_local_cluster_of_processes():
+    distributed = pytest.importorskip("distributed")
+    x, chunks, f, kwargs = _arguments(CASES[10], "NHWC")
+    expected = numba_convt.conv2d_transpose(x, f, **kwargs)
+    lazy = ndask.conv2d_transpose(da.from_array(x, chunks=chunks), f, **kwargs)
+    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client):
+        np.testing.assert_array_equal(client.compute(lazy).result(), expected)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -68,6 +68,24 @@ _users = 0
 _saved = None
 
 
+def _set_threads(count):
+    library, prefix, suffix = _library()
+    getattr(library, f"{prefix}openblas_set_num_threads{suffix}")(count)
+
+
+def _after_fork_in_child():
+    """A parent thread inside a call at the fork never leaves it here: restore
+    its saved count and free the lock, which a forked child would wait on forever."""
+    global _lock, _users
+    if _users:
+        _set_threads(_saved)
+    _lock, _users = threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class single_threaded:
     """Context: OpenBLAS runs each call on its caller's thread only.
 
@@ -81,14 +99,13 @@ class single_threaded:
         with _lock:
             if _users == 0:
                 _saved = getattr(library, f"{prefix}openblas_get_num_threads{suffix}")()
-                getattr(library, f"{prefix}openblas_set_num_threads{suffix}")(1)
+                _set_threads(1)
             _users += 1
         return self
 
     def __exit__(self, *exc):
         global _users
-        library, prefix, suffix = _library()
         with _lock:
             _users -= 1
             if _users == 0:
-                getattr(library, f"{prefix}openblas_set_num_threads{suffix}")(_saved)
+                _set_threads(_saved)

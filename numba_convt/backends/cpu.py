@@ -30,25 +30,17 @@ channels, as vectors of partial sums over input channels. Everything else
 runs direct loops (NHWC).
 """
 
-import contextlib
 import math
-import threading
-import types
 
 import numba
 import numpy as np
 
 from .._geometry import first_tap, input_coord
+from .._parallel import FLAGS as _FLAGS, builds, launch
 from . import _blas, _tile
 from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
 
-# The JIT options, in one place. ``fastmath`` is limited to "contract" (fused
-# multiply-add) and "reassoc" (lets LLVM vectorize the dot product of _F_CI):
-# both change rounding only, deterministically (the same machine code runs
-# for any thread count), and keep NaN/inf semantics.
-_FLAGS = dict(cache=True, nogil=True, fastmath={"contract", "reassoc"}, error_model="numpy", boundscheck=False)
 _F_CO, _F_CI, _F_PIX = 0, 1, 2  # inner loop over output channels, input channels, pixels
-_SERIAL_WORK = 1 << 17  # multiply-adds below which thread start-up costs more than it buys
 # Bound on a task's Y, ~L2: larger GEMMs run faster (M=64 rows: 108 GFLOP/s,
 # 512: 170, one core) until Y spills out of L2.
 _Y_BYTES = 1 << 21
@@ -567,22 +559,8 @@ def _pack(filters, wp):
     return bad
 
 
-def _compiled(function, name, **options):
-    """``function`` compiled under its own ``name``. Numba's on-disk cache is
-    keyed by qualified name and ignores ``parallel``, so a serial and a
-    parallel build of one function would load each other's machine code."""
-    clone = types.FunctionType(function.__code__, function.__globals__, name)
-    clone.__qualname__ = name
-    return numba.njit(**_FLAGS, **options)(clone)
-
-
-# (serial, parallel) builds of each kernel
-_KERNELS = {
-    function: (_compiled(function, function.__name__ + "_serial"),
-               _compiled(function, function.__name__ + "_parallel", parallel=True))
-    for function in (_direct, _blas_tasks, _subpixel_tasks, _tiled_tasks, _dot_tasks, _pack)
-}
-_launch_lock = threading.Lock()
+_KERNELS = {function: builds(function)  # (serial, parallel) builds of each kernel
+            for function in (_direct, _blas_tasks, _subpixel_tasks, _tiled_tasks, _dot_tasks, _pack)}
 
 
 def _work(spec, out):
@@ -596,19 +574,8 @@ def _rows_per_task(spec):
 
 
 def _launch(function, work, *args):
-    """Run ``function``'s serial build below ``_SERIAL_WORK`` multiply-adds,
-    else its parallel one. Numba's workqueue pool (its fallback without
-    OpenMP or TBB) aborts the process when two threads launch parallel
-    kernels at once, so there launches take turns."""
-    serial, parallel = _KERNELS[function]
-    if work < _SERIAL_WORK:
-        return serial(*args)
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet, so no layer is chosen
-        layer = "workqueue"
-    with _launch_lock if layer == "workqueue" else contextlib.nullcontext():
-        return parallel(*args)
+    """Run ``function``'s serial or parallel build (see ``numba_convt._parallel``)."""
+    return launch(_KERNELS[function], work, *args)
 
 
 def _use_blas(spec):
