@@ -180,15 +180,15 @@ def check_out(out, spec, c_contiguous, writeable, overlaps_inputs):
     result's exact shape and dtype, or that shares memory with the inputs
     (host and device arrays answer the last three differently)."""
     problems = [
-        (tuple(out.shape) != spec.output_shape, f"shape {spec.output_shape}, got {tuple(out.shape)}"),
-        (out.dtype != spec.dtype, f"dtype {spec.dtype}, got {out.dtype}"),
-        (not c_contiguous, "a C-contiguous array"),
-        (not writeable, "a writeable array"),
-        (overlaps_inputs, "memory not shared with input or filters"),
+        (tuple(out.shape) != spec.output_shape, f"have shape {spec.output_shape}; got shape {tuple(out.shape)}"),
+        (out.dtype != spec.dtype, f"have dtype {spec.dtype}; got dtype {out.dtype}"),
+        (not c_contiguous, f"be C-contiguous; got an array with strides {tuple(out.strides)}"),
+        (not writeable, "be writeable; got a read-only array"),
+        (overlaps_inputs, "use memory not shared with input or filters; got an array overlapping them"),
     ]
     for failed, expected in problems:
         if failed:
-            raise ValueError(f"out must have {expected}")
+            raise ValueError(f"out must {expected}")
 
 
 def legal_output_sizes(in_size, kernel, stride, dilation, padding, pad_before=0, pad_after=0):
