@@ -266,6 +266,11 @@ def _sum_lanes(b, vectors):
     return sums
 
 
+def lanes(dtype):
+    """How many values of ``dtype`` one of the kernels' vectors holds."""
+    return _target()[1] // np.dtype(dtype).itemsize
+
+
 @functools.cache
 def dot_kernel(dtype, channels, rows=None):
     """``(dot, ROWS)``: the dot kernel for ``channels`` output channels as a

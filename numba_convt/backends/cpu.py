@@ -36,6 +36,7 @@ import numba
 import numpy as np
 
 from .._geometry import first_tap, input_coord
+from .._layout import change_layout
 from .._parallel import FLAGS as _FLAGS, builds, launch
 from . import _blas, _tile
 from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
@@ -701,9 +702,14 @@ def _use_tiled(spec):
     fcn_up8 1.7 against 2.3, dcgan_g3 2.1 against 2.4). With fewer output
     channels most lanes idle (dcgan_rgb); with fewer pixels each filter value
     loaded serves too few (dcgan_g2, 8 per phase row: 2.4 against 2.1; 4
-    with 512 channels: 5.3 against 2.8). Its task scratch must stay within
-    ``_MAX_TASK_BYTES``."""
-    found = None if spec.out_c < 16 else _tile.kernel(spec.compute_dtype)
+    with 512 channels: 5.3 against 2.8)."""
+    return spec.out_c >= 16 and _tiled_fits(spec)
+
+
+def _tiled_fits(spec):
+    """Whether the register tile can run the layer: a float dtype, one group,
+    at least two tiles of pixels per row phase, task scratch within ``_MAX_TASK_BYTES``."""
+    found = _tile.kernel(spec.compute_dtype) if spec.groups == 1 else None
     if found is None:
         return False
     rows = found[1]
@@ -731,8 +737,41 @@ def _use_dot(spec):
     BLAS: dcgan_rgb 0.40 against 0.53; 1, 4, 8, 12 and 15 channels, 16-256
     input channels: 0.54-0.99x); NCHW ones keep BLAS, whose GEMM reads NCHW
     in place (the dot kernel wants input channels contiguous)."""
-    return (spec.out_c < 16 and spec.data_format == "NHWC"
-            and _tile.dot_kernel(spec.compute_dtype, spec.out_c) is not None)
+    return spec.data_format == "NHWC" and _dot_fits(spec)
+
+
+def _dot_fits(spec):
+    """Whether the dot kernel can run the layer (NHWC arrays): a float dtype,
+    one group, fewer than 16 output channels."""
+    return spec.groups == 1 and spec.out_c < 16 and _tile.dot_kernel(spec.compute_dtype, spec.out_c) is not None
+
+
+# Cost of the direct loops per vector multiply-add, in those of the explicit-vector
+# kernels (2 cores, float32, 1-16 channels, kernels 3-5): the loops over pixels pay
+# their loop overhead (1 -> 1 and 3 -> 3 channels: about 4x), those over channels far
+# more (8 -> 8 channels, kernel 4, stride 2: 7.97 ms, tile 0.87 ms at 1/4 of its lanes).
+_DIRECT_PIXELS_COST, _DIRECT_CHANNELS_COST = 4, 32
+
+
+def _few_channel_path(spec):
+    """Cost model for layers BLAS's does not take (fewer than 16 input channels,
+    groups, ...): the kernel with the fewest vector multiply-adds, counting the
+    lanes each fills. The tile's lanes run over output channels, a block at a
+    time; the dot kernel's over input channels, plus a lane sum per output
+    value; the direct loops' over pixels (few channels) or channels, at their
+    cost above. ``taps`` is the filter taps an output pixel meets on average."""
+    lanes = _tile.lanes(spec.compute_dtype) if spec.compute_dtype.kind == "f" else 1
+    pixels = spec.batch * spec.out_h * spec.out_w
+    taps = max(1.0, spec.k_h * spec.k_w / (spec.stride_h * spec.stride_w))
+    cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
+    loop_cost = _DIRECT_PIXELS_COST if cog < 8 and cig < 16 else _DIRECT_CHANNELS_COST
+    costs = {"direct": pixels * taps * spec.in_c * cog / lanes * loop_cost}
+    if _tiled_fits(spec):
+        block = _tile.kernel(spec.compute_dtype)[2]
+        costs["tiled"] = pixels * taps * spec.in_c * -(-spec.out_c // block) * block / lanes
+    if _dot_fits(spec):
+        costs["dot"] = pixels * spec.out_c * (taps * -(-spec.in_c // lanes) + 1)
+    return min(costs, key=costs.get)
 
 
 def _run_dot(spec, x, filters, out, args):
@@ -747,17 +786,17 @@ def _run_dot(spec, x, filters, out, args):
 def _path(spec):
     """Which kernel runs the call: where BLAS's cost model takes the layer,
     "tiled" or "dot" if theirs do too (their kernels beat BLAS there), else
-    "blas"; otherwise "direct"."""
+    "blas"; otherwise the cheapest of "direct", "tiled" and "dot"."""
     if not _use_blas(spec):
-        return "direct"
+        return _few_channel_path(spec)
     return "tiled" if _use_tiled(spec) else "dot" if _use_dot(spec) else "blas"
 
 
 def takes_nchw(spec):
     """Whether :func:`run` takes this NCHW call's arrays as they are: the BLAS
-    paths read and write NCHW in place; for the direct loops, which index
-    NHWC, the api converts."""
-    return _use_blas(spec)
+    and tiled paths read and write NCHW in place; for the direct loops and
+    the dot kernel, which index NHWC, the api converts."""
+    return _path(spec) in ("blas", "tiled")
 
 
 def run(spec, x, filters, out):
@@ -782,12 +821,20 @@ def run(spec, x, filters, out):
     path = _path(spec)
     if path == "dot":
         _run_dot(spec, x, filters, out, args)
-        return
-    if path == "tiled" and _run_tiled(spec, x, filters, out, args):
-        return
-    if path != "direct":  # BLAS, also for tiled layers whose filters are not all finite
+    elif path == "tiled" and _run_tiled(spec, x, filters, out, args):
+        pass
+    elif path != "direct" and _use_blas(spec):  # BLAS, also for tiled layers whose filters are not all finite
         _run_blas(spec, x, filters, out, args)
-        return
+    elif spec.data_format == "NCHW" and takes_nchw(spec):  # a tiled layer's fallback: the direct loops, in NHWC
+        result = np.empty(spec.nhwc_output_shape, out.dtype)
+        _run_direct(spec, change_layout(x, True, x.dtype), filters, result, args)
+        change_layout(result, False, out.dtype, out)
+    else:
+        _run_direct(spec, x, filters, out, args)
+
+
+def _run_direct(spec, x, filters, out, args):
+    """The direct loops, on NHWC ``x`` and ``out``."""
     g, k_h, k_w = spec.groups, spec.k_h, spec.k_w
     cig, cog = spec.in_c // g, spec.out_c // g
     f = filters.reshape(k_h, k_w, cog, g, cig).transpose(3, 0, 1, 4, 2)  # [G, KH, KW, Cig, Cog]
