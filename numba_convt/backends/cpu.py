@@ -544,11 +544,11 @@ def _pack(filters, wp):
     bad = 0
     for tap in numba.prange(k_h * k_w):
         ky, kx = tap // k_w, tap % k_w
-        src, check = filters[ky, kx], wp.dtype.type(0)
+        src, finite = filters[ky, kx], True
         for co in range(cout):
-            for ci in range(in_c):
-                check += src[co, ci] * 0  # NaN once any value is NaN or infinite
-        bad += check != 0
+            for ci in range(in_c):  # not ``x * 0 != 0``: LLVM 14 folded that under reassoc
+                finite &= np.isfinite(src[co, ci])
+        bad += not finite
         for b in range(blocks):
             for i0 in range(0, in_c, 16):
                 for j0 in range(0, block, 16):
