@@ -75,7 +75,7 @@ def _numpy_run(spec, x, filters, out):
 
 def direct_transpose(x, f, out_hw, out_c, strides, dilations, pads_before, acc):
     """Independent oracle from the definition, accumulating in ``acc`` (float64, complex128,
-    or object for exact Python integers); ``np.einsum`` sums with NumPy's own loops, not BLAS."""
+    or object for exact Python integers); products summed with NumPy's own loops, not BLAS."""
     n, in_h, in_w, in_c = x.shape
     k_h, k_w, group_out, _ = f.shape
     groups = out_c // group_out
@@ -89,7 +89,7 @@ def direct_transpose(x, f, out_hw, out_c, strides, dilations, pads_before, acc):
             continue
         for g in range(groups):
             cin, cout = slice(g * group_in, (g + 1) * group_in), slice(g * group_out, (g + 1) * group_out)
-            y[:, oy, ox, cout] += np.einsum("bc,oc->bo", x[:, iy, ix, cin], f[ky, kx, :, cin])
+            y[:, oy, ox, cout] += (x[:, iy, ix, None, cin] * f[ky, kx, None, :, cin]).sum(axis=-1)
     return y
 
 
