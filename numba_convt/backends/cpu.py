@@ -26,8 +26,10 @@ vectors (``_tile``: 512-bit where the CPU has them): with at least 16 output
 channels and rows wide enough, a register tile sums every tap of a phase
 into 8 output pixels by 32 channels at a time (NCHW in place too); with
 fewer output channels (NHWC), a dot kernel gives a few pixels all their
-channels, as vectors of partial sums over input channels. Everything else
-runs direct loops (NHWC).
+channels, as vectors of partial sums over input channels. Layers BLAS's
+cost model does not take (fewer than 16 input channels, groups, few pixels)
+run whichever of the direct loops (NHWC), the tile and the dot kernel needs
+the fewest vector operations (:func:`_few_channel_path`).
 """
 
 import math
