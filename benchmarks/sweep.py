@@ -1,0 +1,188 @@
+"""Layer sweep: numba_convt against its peers on layers drawn from real uses.
+
+Usage::
+
+    python -m benchmarks.sweep [--layers 200] [--seed 0] [--rounds 3]
+                               [--dtype float32,float64] [--layout NHWC,NCHW]
+                               [--busy] [--json sweep.json] [--max-gflop 2]
+                               [--layers-from layers.json]
+
+Layers are drawn (seeded) from scientific imaging (1-16 channels, frames
+64-1024, interpolation-style kernels), deep-learning decoders (16-512
+channels), anisotropic and 1-D-style kernels, dilated, grouped and
+depthwise layers, with SAME, VALID and explicit padding. Each library runs
+in its own process (idle OpenMP/Eigen threads of one would steal the cores
+of the next), in alternating rounds; a layer's time is its median over the
+rounds. Peers: PyTorch (NCHW and channels_last, the best of both), and TF
+and JAX where installed, each checked against the NumPy reference on the
+smaller layers. ``--busy`` keeps one core busy with another process
+throughout. Prints per dtype and layout the median, 90th percentile and
+maximum of numba_convt's time / the best peer's, and the 10 worst layers.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from .layers import draw_layers, gflop
+from .peer_calls import PEERS, arguments, call_ours
+
+
+def _time(function, budget=0.3, at_least=3, at_most=50):
+    """Median seconds of ``function()`` after a warm-up call, repeated for about ``budget`` seconds."""
+    import time
+
+    function()
+    times = []
+    while len(times) < at_least or (sum(times) < budget and len(times) < at_most):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _worker(library, layers, dtype, layout):
+    """Times of every layer for one library in this process (None where it cannot run)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    make = PEERS.get(library, call_ours)
+    times, errors = [], []
+    for layer in layers:
+        x, f = _arrays(layer, dtype, layout)
+        try:
+            functions, error = make(layer, x, f, layout), None
+        except Exception as refused:  # a peer that refuses the layer
+            functions, error = [], f"{type(refused).__name__}: {refused}"
+        times.append(min((_time(fn) for fn in functions), default=None))
+        checks = (_check(library, layer, x, f, layout, fn) for fn in functions)
+        errors.append(error or next(filter(None, checks), None))
+    return {"times": times, "errors": errors}
+
+
+def _check(library, layer, x, f, layout, function):
+    """None, or why ``function``'s result differs from the reference (small layers only)."""
+    if library == "ours" or gflop(layer) > 0.05:
+        return None
+    import numba_convt
+
+    expected = numba_convt.conv2d_transpose(x.astype(np.float64), f.astype(np.float64), *arguments(layer, layout),
+                                            backend="numpy")
+    got = np.asarray(function(), np.float64)
+    scale = max(np.abs(expected).max(initial=0), 1)
+    error = np.abs(got - expected).max(initial=0) / scale if got.shape == expected.shape else np.inf
+    return None if error < 1e-4 else f"mismatch {error:.3g}"
+
+
+def _arrays(layer, dtype, layout):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(layer["input"], dtype=np.float64).astype(dtype)
+    f = rng.standard_normal(layer["filters"], dtype=np.float64).astype(dtype)
+    return (np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x), f
+
+
+def _run_worker(library, layers_file, dtype, layout):
+    command = [sys.executable, "-m", "benchmarks.sweep", "--worker", library, "--layers-file", layers_file,
+               "--dtype", dtype, "--layout", layout]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        return None if "ModuleNotFoundError" in done.stderr else sys.exit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _summary(layers, ours, peers):
+    """Per-layer ratios to the best peer, and the distribution."""
+    rows = []
+    for i, layer in enumerate(layers):
+        best = min(((t, name) for name, times in peers.items() if (t := times[i]) is not None), default=None)
+        if best is not None and ours[i] is not None:
+            rows.append(dict(layer, ours_ms=ours[i] * 1e3, peer_ms=best[0] * 1e3, peer=best[1],
+                             ratio=ours[i] / best[0]))
+    ratios = np.array([row["ratio"] for row in rows])
+    stats = {"layers": len(rows), "median": float(np.median(ratios)), "p90": float(np.percentile(ratios, 90)),
+             "max": float(ratios.max()), "geomean": float(math.exp(np.log(ratios).mean()))}
+    return stats, sorted(rows, key=lambda row: -row["ratio"])
+
+
+def _medians(runs):
+    """Per-layer median over rounds (None where every round gave None)."""
+    columns = zip(*[run["times"] for run in runs])
+    return [float(np.median(ts)) if (ts := [t for t in column if t is not None]) else None for column in columns]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dtype", default="float32,float64")
+    parser.add_argument("--layout", default="NHWC,NCHW")
+    parser.add_argument("--max-gflop", type=float, default=2.0, help="skip layers of more work")
+    parser.add_argument("--busy", action="store_true", help="keep one core busy with another process")
+    parser.add_argument("--json", help="write every layer's times and ratios here")
+    parser.add_argument("--layers-from", help="time the layers of this JSON file (a list, or a --json report)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--layers-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        with open(args.layers_file) as file:
+            layers = json.load(file)
+        print(json.dumps(_worker(args.worker, layers, args.dtype, args.layout)))
+        return
+    if args.layers_from:
+        with open(args.layers_from) as file:
+            layers = json.load(file)
+        layers = layers["layers"] if isinstance(layers, dict) else layers
+    else:
+        layers = draw_layers(args.layers, args.seed, args.max_gflop)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    report = {"layers": layers, "runs": {}}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            layers_file = os.path.join(tmp, "layers.json")
+            with open(layers_file, "w") as file:
+                json.dump(layers, file)
+            for dtype in args.dtype.split(","):
+                for layout in args.layout.split(","):
+                    report["runs"][f"{dtype} {layout}"] = _measure(layers, layers_file, dtype, layout, args.rounds)
+    finally:
+        if busy:
+            busy.kill()
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(report, file, indent=1)
+
+
+def _measure(layers, layers_file, dtype, layout, rounds):
+    libraries = ["ours", *PEERS]
+    runs = {library: [] for library in libraries}
+    for r in range(rounds):  # alternating: each round starts with the next library
+        for library in libraries[r % len(libraries):] + libraries[:r % len(libraries)]:
+            result = _run_worker(library, layers_file, dtype, layout)
+            if result is not None:
+                runs[library].append(result)
+    times = {library: _medians(found) for library, found in runs.items() if found}
+    peers = {library: t for library, t in times.items() if library != "ours"}
+    stats, rows = _summary(layers, times["ours"], peers)
+    print(f"\n{dtype} {layout}: {stats['layers']} layers, ratio = numba_convt / best peer: "
+          f"median {stats['median']:.2f}, p90 {stats['p90']:.2f}, max {stats['max']:.2f}, "
+          f"geomean {stats['geomean']:.2f}")
+    for row in rows[:10]:
+        print(f"  {row['ratio']:5.2f}  ours {row['ours_ms']:8.3f} ms  {row['peer']:<16} {row['peer_ms']:8.3f} ms  "
+              f"{row['kind']:<10} in {row['input']} f {row['filters']} s {row['strides']} d {row['dilations']} "
+              f"{row['padding']}")
+    mismatches = {library: [e for e in found[0]["errors"] if e and e.startswith("mismatch")]
+                  for library, found in runs.items() if found}
+    if any(mismatches.values()):
+        print("  MISMATCHES:", {k: v for k, v in mismatches.items() if v})
+    return {"stats": stats, "rows": rows, "times": times}
+
+
+if __name__ == "__main__":
+    main()
