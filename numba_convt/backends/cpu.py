@@ -827,7 +827,7 @@ def run(spec, x, filters, out):
         pass
     elif path != "direct" and _use_blas(spec):  # BLAS, also for tiled layers whose filters are not all finite
         _run_blas(spec, x, filters, out, args)
-    elif spec.data_format == "NCHW" and takes_nchw(spec):  # a tiled layer's fallback: the direct loops, in NHWC
+    elif spec.data_format == "NCHW" and path == "tiled":  # its fallback without BLAS: the direct loops, in NHWC
         result = np.empty(spec.nhwc_output_shape, out.dtype)
         _run_direct(spec, change_layout(x, True, x.dtype), filters, result, args)
         change_layout(result, False, out.dtype, out)
