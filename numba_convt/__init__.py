@@ -8,6 +8,8 @@ Public API
 ----------
 conv2d_transpose
     The operation (``help(numba_convt.conv2d_transpose)``).
+plan, Plan
+    Validate a call once and choose its kernel, then run it on many arrays.
 warmup
     Compile the kernels ahead of the first call.
 conv2d_transpose_output_shape, conv2d_transpose_output_sizes
@@ -34,11 +36,12 @@ Examples
 """
 
 from ._normalize import Spec
+from ._plan import Plan, plan
 from ._registry import available_backends, get_backend, register_backend
 from ._warmup import warmup
 from .api import conv2d_transpose
 from .shapes import conv2d_transpose_output_shape, conv2d_transpose_output_sizes
 
-__all__ = ["Spec", "available_backends", "conv2d_transpose", "conv2d_transpose_output_shape",
-           "conv2d_transpose_output_sizes", "get_backend", "register_backend", "warmup"]
+__all__ = ["Plan", "Spec", "available_backends", "conv2d_transpose", "conv2d_transpose_output_shape",
+           "conv2d_transpose_output_sizes", "get_backend", "plan", "register_backend", "warmup"]
 __version__ = "0.1.0"

@@ -8,6 +8,8 @@ first use, so ``import numba_convt`` compiles nothing (and never imports
 ``numba.cuda``). A backend that also takes device arrays (``"cuda"``) adds
 ``as_device_array`` and ``run_device``; one with ``takes_nchw(spec)`` (``"cpu"``)
 gets NCHW ``x`` and ``out`` as they are for the NCHW calls it says yes to.
+One with ``plan(spec)`` chooses its kernel once per signature (see ``_plan``):
+an object with ``takes_nchw`` and ``run(x, filters, out)``.
 """
 
 import importlib
@@ -28,6 +30,8 @@ class Backend:
     set only for backends that take device arrays; ``hint`` says what an
     unavailable backend needs. ``takes_nchw(spec)`` says whether an NCHW
     call's ``x`` and ``out`` go to ``run`` as they are (else the api converts).
+    ``plan(spec)``, where set, does the choices of ``run`` and ``takes_nchw``
+    once: it returns an object with that attribute and ``run(x, filters, out)``.
     """
 
     name: str
@@ -37,6 +41,7 @@ class Backend:
     run_device: Callable[..., object] | None = None
     hint: str = ""
     takes_nchw: Callable[[Spec], bool] = lambda spec: False
+    plan: Callable[[Spec], object] | None = None
 
 
 _BUILTIN = ("cpu", "numpy", "cuda")
@@ -101,7 +106,7 @@ def _lookup(name):
             _registry[key] = Backend(
                 key, module.run, getattr(module, "is_available", lambda: True),
                 getattr(module, "as_device_array", None), getattr(module, "run_device", None),
-                getattr(module, "UNAVAILABLE_HINT", ""), getattr(module, "takes_nchw", Backend.takes_nchw),
+                getattr(module, "UNAVAILABLE_HINT", ""), getattr(module, "takes_nchw", Backend.takes_nchw), getattr(module, "plan", None),
             )
     return _registry.get(key)
 
@@ -165,7 +170,9 @@ def get_backend(name):
     if not isinstance(name, str):
         raise TypeError(f"backend must be a string; got {name!r}")
     if name.lower() == "auto":
-        return next(_lookup(key) for key in _AUTO_HOST if _lookup(key).is_available())
+        for key in _AUTO_HOST:
+            if _lookup(key).is_available():
+                return _lookup(key)
     backend = _lookup(name)
     if backend is None or not backend.is_available():
         problem = "unknown" if backend is None else "not available on this machine"

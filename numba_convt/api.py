@@ -1,9 +1,6 @@
-"""The public ``conv2d_transpose``: normalize, pick a backend, run, lay out."""
+"""The public ``conv2d_transpose``: pick a backend, then run the call's plan (``_plan``)."""
 
-import numpy as np
-
-from ._layout import change_layout
-from ._normalize import check_out, check_size, normalize
+from ._plan import as_array, on_device, cached_plan, device_call
 from ._registry import get_backend
 
 
@@ -100,6 +97,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
 
     See Also
     --------
+    plan : validate a call once, to run it on many arrays.
     warmup : compile the kernels before the first call.
     available_backends, register_backend : the backends.
 
@@ -177,85 +175,11 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     array([[[[  11, 1100]]]], dtype=int32)
     """
     del name  # TF compatibility only
-    on_device = _on_device(input, filters, out)
+    device = on_device(input, filters, out)
     auto = isinstance(backend, str) and backend.lower() == "auto"
-    chosen = get_backend("cuda" if on_device and auto else backend)
+    chosen = get_backend("cuda" if device and auto else backend)
     args = (output_shape, strides, padding, data_format, dilations)
-    if on_device:
-        return _run_on_device(chosen, input, filters, args, out, stream)
-    if stream is not None and chosen.run_device is None:
-        raise ValueError(f"stream= is for the 'cuda' backend; backend {chosen.name!r} runs on the host")
-    return _run_on_host(chosen, input, filters, args, out, {} if stream is None else {"stream": stream})
-
-
-def _run_on_host(chosen, input, filters, args, out, options):
-    """NumPy in and out: the backend fills a buffer of the compute dtype, NHWC unless it takes NCHW."""
-    input, filters = _as_array(input, "input"), _as_array(filters, "filters")
-    spec = normalize(input, filters, *args)
-    check_size(spec, input, filters)
-    _check_out(out, spec, input, filters)
-    moved = spec.data_format == "NCHW" and not chosen.takes_nchw(spec)  # the backend computes NHWC
-    x = change_layout(input, True, spec.compute_dtype) if moved else np.ascontiguousarray(input, spec.compute_dtype)
-    f = np.ascontiguousarray(filters, spec.compute_dtype)
-    writes_out = out is not None and not moved and spec.compute_dtype == spec.dtype
-    shape = spec.nhwc_output_shape if moved else spec.output_shape
-    buffer = out if writes_out else np.empty(shape, spec.compute_dtype)
-    chosen.run(spec, x, f, buffer, **options)
-    if writes_out:
-        return out
-    if moved:
-        return change_layout(buffer, False, spec.dtype, out)
-    if out is None:
-        return np.ascontiguousarray(buffer, spec.dtype)
-    out[...] = buffer
-    return out
-
-
-def _run_on_device(chosen, input, filters, args, out, stream):
-    """Device arrays in and out, on a backend that takes them."""
-    if chosen.run_device is None:
-        raise TypeError(
-            f"backend {chosen.name!r} takes host (NumPy) arrays, but input is a device array "
-            f"(it has __cuda_array_interface__); use backend='cuda' or copy the arrays to the host"
-        )
-    input, filters = chosen.as_device_array(input), chosen.as_device_array(filters)
-    spec = normalize(input, filters, *args)
-    check_size(spec, input, filters)
-    result = chosen.run_device(spec, input, filters, None if out is None else chosen.as_device_array(out), stream)
-    return result if out is None else out
-
-
-def _is_device_array(obj):
-    """Whether ``obj`` lives on a GPU: ``__cuda_array_interface__`` or a numba device array."""
-    return hasattr(obj, "__cuda_array_interface__") or bool(getattr(obj, "__cuda_ndarray__", False))
-
-
-def _on_device(input, filters, out):
-    """True for all-device arguments, False for all-host; TypeError when mixed."""
-    given = {"input": input, "filters": filters, **({} if out is None else {"out": out})}
-    device = [what for what, array in given.items() if _is_device_array(array)]
-    if device and len(device) < len(given):
-        host = [what for what in given if what not in device]
-        raise TypeError(
-            f"{', '.join(device)} on the GPU but {', '.join(host)} on the host: pass all device "
-            f"arrays (numba.cuda.to_device(array)) or all host arrays (device_array.copy_to_host())"
-        )
-    return bool(device)
-
-
-def _as_array(value, what):
-    """``np.asarray(value)``, with NumPy's conversion errors naming the argument."""
-    try:
-        return np.asarray(value)
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"{what} could not be converted to an array: {error}") from None
-
-
-def _check_out(out, spec, input, filters):
-    """``out`` must be a writeable C-contiguous NumPy array of the exact shape and dtype."""
-    if out is None:
-        return
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    overlaps = np.shares_memory(out, input) or np.shares_memory(out, filters)
-    check_out(out, spec, out.flags.c_contiguous, out.flags.writeable, overlaps)
+    if device:
+        return device_call(chosen, input, filters, args, out, stream)
+    input, filters = as_array(input, "input"), as_array(filters, "filters")
+    return cached_plan(chosen, input, filters, args).run_host(input, filters, out, stream)
