@@ -1,6 +1,6 @@
 """The cpu backend's paths, each forced and compared with the NumPy reference.
 
-Random configurations rarely reach every path of ``backends/cpu.py``: the
+Random configurations rarely reach every path of ``backends/cpu/``: the
 three direct inner loops (picked by channel counts), the BLAS path with its
 two gathers, and its three ways to split the work into tasks (several
 images, one image, bands of rows: only for large layers), and the
@@ -18,6 +18,7 @@ from common import assert_close
 
 import numba_convt
 from numba_convt.backends import cpu
+from numba_convt.backends.cpu import _blas, _cost, _gemm
 
 # (input NHWC, filters [KH, KW, C_out/G, C_in], output_shape, strides, padding, dilations, dtype)
 PATHS = {
@@ -66,18 +67,20 @@ LAYOUTS = {"NHWC": 0, "NCHW-copied": 1 << 30, "NCHW-transposed": 1}
 def test_each_path_matches_reference(name, split, layout, monkeypatch):
     """The BLAS path as such: with the register-tiled and dot kernels off
     (they take most of these layers, and have their own tests: test_tiled.py)."""
-    monkeypatch.setattr(cpu, "_use_tiled", lambda spec: False)
-    monkeypatch.setattr(cpu, "_use_dot", lambda spec: False)
+    monkeypatch.setattr(_cost, "_use_tiled", lambda spec: False)
+    monkeypatch.setattr(_cost, "_use_dot", lambda spec: False)
     y_bytes, min_tasks = SPLITS[split]
-    monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
-    monkeypatch.setattr(cpu, "_MIN_TASKS", min_tasks)
-    monkeypatch.setattr(cpu, "_NCHW_GEMM_PIXELS", LAYOUTS[layout])
+    monkeypatch.setattr(_cost, "_Y_BYTES", y_bytes)
+    monkeypatch.setattr(_cost, "_MIN_TASKS", min_tasks)
+    monkeypatch.setattr(_gemm, "_NCHW_GEMM_PIXELS", LAYOUTS[layout])
     args = _case(name, layout[:4])
     spec = _spec(*args)
-    assert cpu._use_blas(spec) == name.startswith("blas")
+    assert _cost._use_blas(spec) == name.startswith("blas")
     assert cpu.takes_nchw(spec) == name.startswith("blas")  # so NCHW reaches the BLAS kernels as it is
-    assert cpu._is_subpixel(spec) == ("subpixel" in name)
-    _, images, band, _ = cpu._split(spec)
+    assert _cost._is_subpixel(spec) == ("subpixel" in name)
+    _, images, band, _ = _cost._split(spec)
+    if name.startswith("blas"):
+        assert cpu.plan(spec).split == ("subpixel" in name, images, band)  # what the BLAS kernels get
     assert images > 1 or split != "images" or spec.batch == 1
     rows = spec.out_h
     if "subpixel" in name:  # bands of block rows
@@ -90,9 +93,9 @@ def test_each_path_matches_reference(name, split, layout, monkeypatch):
 
 
 def test_api_hands_nchw_blas_calls_over_as_they_are(monkeypatch):
-    monkeypatch.setattr(cpu, "_use_tiled", lambda spec: False)
-    seen, run_blas = [], cpu._run_blas
-    monkeypatch.setattr(cpu, "_run_blas", lambda spec, x, *rest: seen.append(x.shape) or run_blas(spec, x, *rest))
+    monkeypatch.setattr(_cost, "_use_tiled", lambda spec: False)
+    seen, run_blas = [], _gemm._run_blas
+    monkeypatch.setattr(_gemm, "_run_blas", lambda plan, x, *rest: seen.append(x.shape) or run_blas(plan, x, *rest))
     args = _case("blas-out-channels", "NCHW")
     numba_convt.conv2d_transpose(*args, backend="cpu")
     assert seen == [args[0].shape]  # NCHW, not copied to NHWC first
@@ -100,9 +103,9 @@ def test_api_hands_nchw_blas_calls_over_as_they_are(monkeypatch):
 
 @pytest.mark.parametrize("name", [name for name in PATHS if name.startswith("blas")])
 def test_without_numpys_openblas_the_direct_kernels_run(name, monkeypatch):
-    monkeypatch.setattr(cpu._blas, "gemm", lambda dtype: None)
+    monkeypatch.setattr(_blas, "gemm", lambda dtype: None)
     args = _case(name)
-    assert not cpu._use_blas(_spec(*args))
+    assert not _cost._use_blas(_spec(*args))
     assert_close(
         numba_convt.conv2d_transpose(*args, backend="cpu"),
         numba_convt.conv2d_transpose(*args, backend="numpy"),
@@ -115,9 +118,9 @@ def test_without_numpys_openblas_the_direct_kernels_run(name, monkeypatch):
 def test_bands_bound_y_and_recompute(name, y_bytes, monkeypatch):
     """A band's Y holds at most max(_Y_BYTES, 5 * overlap + 1 rows), and bands
     are at least 4x as tall as the input rows neighbours share."""
-    monkeypatch.setattr(cpu, "_Y_BYTES", y_bytes)
+    monkeypatch.setattr(_cost, "_Y_BYTES", y_bytes)
     spec = _spec(*_case(name))
-    _, band_h, y_bytes_reported = cpu._tasks(spec, 8)
+    _, band_h, y_bytes_reported = _cost._tasks(spec, 8)
     y_row = spec.in_w * spec.k_h * spec.k_w * spec.out_c * 8
     overlap = (spec.k_h - 1) * spec.dil_h // spec.stride_h
     for o0 in range(0, spec.out_h, band_h):  # the input rows each band reaches, brute force
@@ -150,10 +153,10 @@ def test_subpixel_kernel_on_shapes_the_cost_model_avoids(case, data_format, monk
         output_shape = [output_shape[i] for i in (0, 3, 1, 2)]
         padding = padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)]
     args = (x, f, output_shape, strides, padding, data_format, dilations)
-    assert cpu._use_blas(_spec(*args)) and not cpu._is_subpixel(_spec(*args))
-    monkeypatch.setattr(cpu, "_is_subpixel", lambda spec: True)  # every case's taps split evenly
-    monkeypatch.setattr(cpu, "_use_tiled", lambda spec: False)  # and BLAS, not the kernels before it
-    monkeypatch.setattr(cpu, "_use_dot", lambda spec: False)
+    assert _cost._use_blas(_spec(*args)) and not _cost._is_subpixel(_spec(*args))
+    monkeypatch.setattr(_cost, "_is_subpixel", lambda spec: True)  # every case's taps split evenly
+    monkeypatch.setattr(_cost, "_use_tiled", lambda spec: False)  # and BLAS, not the kernels before it
+    monkeypatch.setattr(_cost, "_use_dot", lambda spec: False)
     assert_close(numba_convt.conv2d_transpose(*args, backend="cpu"),
                  numba_convt.conv2d_transpose(*args, backend="numpy"), x.dtype)
 
@@ -163,16 +166,16 @@ def test_layers_whose_tasks_need_huge_scratch_run_direct_loops():
     per task inside the kernel; the direct loops need no scratch."""
     x, f = np.ones((1, 2, 4096, 16), np.float32), np.ones((16, 16, 64, 16), np.float32)
     spec = _spec(x, f, [17, 4111], 1, "VALID", "NHWC", 1)
-    assert cpu._split(spec)[3] > cpu._MAX_TASK_BYTES and not cpu._use_blas(spec)
+    assert _cost._split(spec)[3] > _cost._MAX_TASK_BYTES and not _cost._use_blas(spec)
     y = numba_convt.conv2d_transpose(x, f, [17, 4111], 1, "VALID")
     assert y[0, 8, 2000, 0] == 2 * 16 * 16  # 2 input rows x 16 taps wide x 16 channels, all ones
 
 
-needs_openblas = pytest.mark.skipif(cpu._blas._library() is None, reason="NumPy without its own OpenBLAS")
+needs_openblas = pytest.mark.skipif(_blas._library() is None, reason="NumPy without its own OpenBLAS")
 
 
 def _openblas_threads():
-    library, prefix, suffix = cpu._blas._library()
+    library, prefix, suffix = _blas._library()
     return getattr(library, f"{prefix}openblas_get_num_threads{suffix}")()
 
 
@@ -180,12 +183,12 @@ def _openblas_threads():
 def test_blas_path_runs_openblas_single_threaded(monkeypatch):
     seen = []
 
-    class Recording(cpu._blas.single_threaded):
+    class Recording(_blas.single_threaded):
         def __enter__(self):
             super().__enter__()
             seen.append(_openblas_threads())
 
-    monkeypatch.setattr(cpu._blas, "single_threaded", Recording)
+    monkeypatch.setattr(_blas, "single_threaded", Recording)
     numba_convt.conv2d_transpose(*_case("blas-pixels", "NCHW"), backend="cpu")  # NHWC: the dot kernel
     assert seen == [1]
 

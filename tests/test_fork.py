@@ -17,6 +17,7 @@ import numba_convt
 from numba_convt import _parallel
 from numba_convt._normalize import normalize
 from numba_convt.backends import cpu
+from numba_convt.backends.cpu import _cost
 
 # (dtype, input shape, filters shape, output_shape, strides, padding, data_format): one
 # layer per kernel of the cpu backend, each with work enough for its parallel build
@@ -49,7 +50,8 @@ def test_layers_reach_every_cpu_kernel():
     paths = set()
     for layer in LAYERS.values():
         spec = normalize(*_arrays(layer), *layer[3:], None)
-        paths.add("subpixel" if cpu._path(spec) == "blas" and cpu._is_subpixel(spec) else cpu._path(spec))
+        path = cpu.plan(spec).path
+        paths.add("subpixel" if path == "blas" and _cost._is_subpixel(spec) else path)
     assert paths == {"direct", "blas", "subpixel", "tiled", "dot"}
 
 

@@ -319,7 +319,7 @@ def test_sensitivity_huge_output_guard(monkeypatch, no_big_allocations):
 #   (b) the results are compared with serial calls made afterwards, and with the reference;
 #   (c) a big int32 call after the small int32 one (another kernel, same argument types)
 #       shows whether kernels share cache entries;
-#   (d) every Numba CPU dispatcher in the module of every backend is inspected: all integer
+#   (d) every Numba CPU dispatcher in the modules of every backend is inspected: all integer
 #       arguments and all integer variables of the 64-bit-data specializations must be
 #       64-bit, and the int64-data specializations may hold no float (index math in
 #       float loses exactness beyond 2**53). A deliberately narrow kernel is planted
@@ -351,15 +351,17 @@ FRESH_SCRIPT = textwrap.dedent(r"""
         return dict(input=x, filters=f, output_shape=shape, strides=[2, 2], padding="SAME",
                     dilations=[1, 2] if size == "small" else 1, data_format=data_format)
 
-    def modules():
-        found = {name: sys.modules[numba_convt.get_backend(name).run.__module__]
-                 for name in numba_convt.available_backends()}
-        found["geometry"] = sys.modules["numba_convt._geometry"]
+    def modules():  # each backend's modules (a package and those in it), and the shared geometry
+        found = {}
+        for name in numba_convt.available_backends():
+            top = numba_convt.get_backend(name).run.__module__
+            found[name] = [module for key, module in sorted(sys.modules.items()) if f"{key}.".startswith(f"{top}.")]
+        found["geometry"] = [sys.modules["numba_convt._geometry"]]
         return found
 
     def cache_hits():
-        return {f"{name}.{attr}": sum(obj.stats.cache_hits.values())
-                for name, module in modules().items() for attr, obj in vars(module).items()
+        return {f"{module.__name__}.{attr}": sum(obj.stats.cache_hits.values())
+                for found in modules().values() for module in found for attr, obj in vars(module).items()
                 if isinstance(obj, CPUDispatcher)}
 
     # (a), (b)
@@ -408,10 +410,11 @@ FRESH_SCRIPT = textwrap.dedent(r"""
     numba_convt.register_backend("narrow", narrow_run)
     numba_convt.conv2d_transpose(**job(np.float64), backend="narrow")
 
-    def inspect(module):
+    def inspect(backend_modules):
         found = {}
-        dispatchers = {obj.py_func.__qualname__: obj for obj in gc.get_objects()  # kernels kept in dicts too
-                       if issubclass(type(obj), CPUDispatcher) and obj.py_func.__module__ == module.__name__}
+        names = {module.__name__ for module in backend_modules}
+        dispatchers = {obj.py_func.__qualname__: obj for obj in gc.get_objects()  # kernels kept in tuples too
+                       if issubclass(type(obj), CPUDispatcher) and obj.py_func.__module__ in names}
         for attr, obj in sorted(dispatchers.items()):
             for sig, cres in obj.overloads.items():
                 data = sorted({str(a.dtype) for a in sig if isinstance(a, types.Array)})
@@ -432,7 +435,7 @@ FRESH_SCRIPT = textwrap.dedent(r"""
                                        if isinstance(t, (types.Float, types.Complex))]
         return found
 
-    kernels = {name: inspect(module) for name, module in modules().items()}
+    kernels = {name: inspect(found) for name, found in modules().items()}
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel ran
@@ -466,7 +469,7 @@ def test_first_calls_from_8_threads_in_a_fresh_process(fresh_process):
     assert hits == {}, f"kernels loaded from a cache, so no compilation race was tested: {hits}"
 
 
-# cpu.py compiles one Python function serial and parallel; Numba's cache key has no
+# The cpu backend compiles one Python function serial and parallel; Numba's cache key has no
 # "parallel" flag, so under one name whichever is compiled first would be loaded by the
 # other from the on-disk cache (a small first call would leave the parallel kernel
 # single-threaded in every later process). In a fresh cache directory no kernel may hit it.

@@ -303,6 +303,7 @@ def test_large_strategy_reaches_the_blas_paths():
     row phase)."""
     from numba_convt._normalize import normalize
     from numba_convt.backends import cpu
+    from numba_convt.backends.cpu import _cost
 
     seen = set()
 
@@ -313,10 +314,10 @@ def test_large_strategy_reaches_the_blas_paths():
         args = {k: v for k, v in kwargs.items() if k not in ("input", "filters")}
         spec = normalize(np.asarray(kwargs["input"]), kwargs["filters"], args["output_shape"], args["strides"],
                          args.get("padding", "SAME"), args.get("data_format") or "NHWC", args.get("dilations"))
-        path = cpu._path(spec)
+        path = cpu.plan(spec).path
         if path in ("tiled", "dot"):
             seen.add(path)
-        elif path == "blas" and not cpu._is_subpixel(spec):
+        elif path == "blas" and not _cost._is_subpixel(spec):
             seen.add("pixels-last" if spec.out_c < 16 else "channels-last")
 
     collect()

@@ -1,4 +1,4 @@
-"""The cpu backend's kernels with explicit vectors (``backends/_tile.py``): the
+"""The cpu backend's kernels with explicit vectors (``backends/cpu/_tile.py``): the
 register tile and the dot kernel against their contracts, and their Numba
 drivers (``_tiled_tasks``, ``_dot_tasks``) forced through bands, layouts,
 edges, channel blocks and in-place reads."""
@@ -10,7 +10,8 @@ from common import assert_close
 
 import numba_convt
 from numba_convt._normalize import normalize
-from numba_convt.backends import _tile, cpu
+from numba_convt.backends import cpu
+from numba_convt.backends.cpu import _cost, _direct, _dot, _gemm, _tile, _tiled
 
 
 @numba.njit
@@ -118,16 +119,17 @@ def _tiled_case(name, data_format):
 def test_tiled_path_matches_reference(name, data_format, band, monkeypatch):
     args = _tiled_case(name, data_format)
     spec = normalize(*args)
-    assert cpu._path(spec) == "tiled" and cpu.takes_nchw(spec)
+    assert cpu.plan(spec).path == "tiled" and cpu.takes_nchw(spec)
     tile, rows, _ = _tile.kernel(spec.compute_dtype)
-    copies = cpu._tiled_geometry(spec, rows)[3]
+    copies = _cost._tiled_geometry(spec, rows)[3]
     assert copies == (name != "in-place")
-    geometry = cpu._tiled_geometry
+    geometry = _cost._tiled_geometry
     if band is not None:  # bands of 1 and 3 output rows; default: a few per core
-        monkeypatch.setattr(cpu, "_tiled_geometry", lambda spec, rows: (band, *geometry(spec, rows)[1:]))
-    assert cpu._path(spec) == "tiled"
-    ran, run = [], cpu._run_tiled
-    monkeypatch.setattr(cpu, "_run_tiled", lambda *a: ran.append(run(*a)) or ran[-1])
+        monkeypatch.setattr(_cost, "_tiled_geometry", lambda spec, rows: (band, *geometry(spec, rows)[1:]))
+    plan = cpu.plan(spec)
+    assert plan.path == "tiled" and plan.split[0] == (band or geometry(spec, rows)[0])
+    ran, run = [], _tiled._run_tiled
+    monkeypatch.setattr(_tiled, "_run_tiled", lambda *a: ran.append(run(*a)) or ran[-1])
     expected = numba_convt.conv2d_transpose(*args, backend="numpy")
     out = np.full_like(expected, 7)  # the kernels must write every element
     numba_convt.conv2d_transpose(*args, backend="cpu", out=out)
@@ -152,9 +154,9 @@ def test_dot_path_matches_reference(name, monkeypatch):
     x, f = rng.uniform(-4, 4, x_shape).astype(dtype), rng.uniform(-4, 4, f_shape).astype(dtype)
     output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
     args = (x, f, output_shape, strides, padding, "NHWC", dilations)
-    assert cpu._path(normalize(*args)) == "dot"
-    ran, run = [], cpu._run_dot
-    monkeypatch.setattr(cpu, "_run_dot", lambda *a: ran.append(1) or run(*a))
+    assert cpu.plan(normalize(*args)).path == "dot"
+    ran, run = [], _dot._run_dot
+    monkeypatch.setattr(_dot, "_run_dot", lambda *a: ran.append(1) or run(*a))
     expected = numba_convt.conv2d_transpose(*args, backend="numpy")
     out = np.full_like(expected, 7)  # the kernels must write every element
     numba_convt.conv2d_transpose(*args, backend="cpu", out=out)
@@ -162,7 +164,7 @@ def test_dot_path_matches_reference(name, monkeypatch):
     assert_close(out, expected, x.dtype)
     nchw = (np.ascontiguousarray(x.transpose(0, 3, 1, 2)), f, [output_shape[i] for i in (0, 3, 1, 2)], strides,
             padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)], "NCHW", dilations)
-    assert cpu._path(normalize(*nchw)) == "blas" and cpu.takes_nchw(normalize(*nchw))  # NCHW: BLAS, in place
+    assert cpu.plan(normalize(*nchw)).path == "blas" and cpu.takes_nchw(normalize(*nchw))  # NCHW: BLAS, in place
 
 
 @pytest.mark.filterwarnings("ignore:.*invalid value encountered:RuntimeWarning")
@@ -183,8 +185,8 @@ def test_dot_path_puts_nan_and_inf_where_the_definition_does():
 
 
 def test_api_hands_nchw_tiled_calls_over_as_they_are(monkeypatch):
-    seen, run = [], cpu._run_tiled
-    monkeypatch.setattr(cpu, "_run_tiled", lambda spec, x, *rest: seen.append(x.shape) or run(spec, x, *rest))
+    seen, run = [], _tiled._run_tiled
+    monkeypatch.setattr(_tiled, "_run_tiled", lambda plan, x, *rest: seen.append(x.shape) or run(plan, x, *rest))
     args = _tiled_case("same-stride-1", "NCHW")
     numba_convt.conv2d_transpose(*args, backend="cpu")
     assert seen == [args[0].shape]  # NCHW, not copied to NHWC first
@@ -196,8 +198,8 @@ def test_filters_that_are_not_finite_take_the_blas_path(special, monkeypatch):
     """Zero padding times inf would be NaN where the definition has no term."""
     x, f, *rest = _tiled_case("same-stride-1", "NHWC")
     f[0, 0, 3, 5] = special
-    blas, run = [], cpu._run_blas
-    monkeypatch.setattr(cpu, "_run_blas", lambda *a: blas.append(1) or run(*a))
+    blas, run = [], _gemm._run_blas
+    monkeypatch.setattr(_gemm, "_run_blas", lambda *a: blas.append(1) or run(*a))
     got = numba_convt.conv2d_transpose(x, f, *rest, backend="cpu")
     expected = numba_convt.conv2d_transpose(x, f, *rest, backend="numpy")
     assert blas == [1]
@@ -218,9 +220,9 @@ def test_few_channel_filters_that_are_not_finite_take_the_direct_loops(data_form
     output_shape = [2, 40, 48, 16]
     if data_format == "NCHW":
         x, output_shape = np.ascontiguousarray(x.transpose(0, 3, 1, 2)), [2, 16, 40, 48]
-    assert cpu._path(normalize(x, f, output_shape, 2, "SAME", data_format, None)) == "tiled"
-    direct, run = [], cpu._run_direct
-    monkeypatch.setattr(cpu, "_run_direct", lambda spec, x, *rest: direct.append(x.shape) or run(spec, x, *rest))
+    assert cpu.plan(normalize(x, f, output_shape, 2, "SAME", data_format, None)).path == "tiled"
+    direct, run = [], _direct._run_direct
+    monkeypatch.setattr(_direct, "_run_direct", lambda plan, x, *rest: direct.append(x.shape) or run(plan, x, *rest))
     got = numba_convt.conv2d_transpose(x, f, output_shape, 2, data_format=data_format, backend="cpu")
     expected = numba_convt.conv2d_transpose(x, f, output_shape, 2, data_format=data_format, backend="numpy")
     assert direct == [(2, 20, 24, 3)]  # NHWC, whatever the call's layout
@@ -235,7 +237,7 @@ def test_inputs_that_are_not_finite_stay_on_the_tiled_path():
     x, f, *rest = _tiled_case("same-stride-1", "NHWC")
     x[0, 0, 0, 0], x[1, 4, 10, 3] = np.inf, np.nan
     spec = normalize(x, f, *rest)
-    assert cpu._path(spec) == "tiled"
+    assert cpu.plan(spec).path == "tiled"
     got = numba_convt.conv2d_transpose(x, f, *rest, backend="cpu")
     expected = numba_convt.conv2d_transpose(x, f, *rest, backend="numpy")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
@@ -253,7 +255,7 @@ def test_cost_model_keeps_other_layers_off_the_tiled_path(name, reason):
     x_shape, f_shape, strides, padding, dilations, dtype = reason
     x, f = np.ones(x_shape, dtype), np.ones(f_shape, dtype)
     output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations)
-    assert cpu._path(normalize(x, f, output_shape, strides, padding, "NHWC", dilations)) != "tiled"
+    assert cpu.plan(normalize(x, f, output_shape, strides, padding, "NHWC", dilations)).path != "tiled"
 
 
 @pytest.mark.parametrize("x_shape, f_shape, out_c, strides, dtype, path", [
@@ -271,7 +273,7 @@ def test_few_channel_cost_model(x_shape, f_shape, out_c, strides, dtype, path):
     x, f = np.ones(x_shape, dtype), np.ones(f_shape, dtype)
     output_shape = [x_shape[0], x_shape[1] * strides, x_shape[2] * strides, out_c]
     spec = normalize(x, f, output_shape, strides, "SAME", "NHWC", None)
-    assert cpu._path(spec) == path
+    assert cpu.plan(spec).path == path
     assert cpu.takes_nchw(spec) == (path == "tiled")  # the tile reads NCHW in place
 
 
@@ -291,7 +293,7 @@ def test_task_scratch_stays_within_its_reported_bound(x_shape, f_shape, strides,
         x, output_shape = x.transpose(0, 3, 1, 2), [output_shape[i] for i in (0, 3, 1, 2)]
     spec = normalize(x, f, output_shape, strides, "SAME", data_format, dilations)
     _, rows, _ = _tile.kernel(np.float32)
-    band, _, width, _, scratch = cpu._tiled_geometry(spec, rows)
+    band, _, width, _, scratch = _cost._tiled_geometry(spec, rows)
     in_row = width * spec.in_c * 4
     out_row = spec.out_w * spec.out_c * 4 if data_format == "NCHW" else 0
     for o0 in range(0, spec.out_h, band):
@@ -301,4 +303,4 @@ def test_task_scratch_stays_within_its_reported_bound(x_shape, f_shape, strides,
         reached = [iy for iy in reached if 0 <= iy < spec.in_h]
         span = max(reached) - min(reached) + 1 if reached else 0
         assert (span + -(-rows // width)) * in_row + (o1 - o0) * out_row <= scratch
-    assert band == 1 or scratch <= cpu._Y_BYTES
+    assert band == 1 or scratch <= _cost._Y_BYTES

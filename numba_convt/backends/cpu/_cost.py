@@ -1,0 +1,194 @@
+"""The cost model: which kernel runs a layer (:func:`_path`), and how each
+path splits its work into tasks. It reads the spec and the machine (core
+count, vector width, NumPy's OpenBLAS), never the thread count: results do
+not depend on it.
+"""
+
+import math
+
+import numba
+
+from . import _blas, _tile
+
+# Bound on a task's Y, ~L2: larger GEMMs run faster (M=64 rows: 108 GFLOP/s,
+# 512: 170, one core) until Y spills out of L2.
+_Y_BYTES = 1 << 21
+_MAX_TASK_BYTES = 1 << 26  # beyond, a task's scratch is too large: direct loops instead
+_MIN_TASKS = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's cores, whatever set_num_threads says
+
+
+def _path(spec):
+    """Which kernel runs the call: where BLAS's cost model takes the layer,
+    "tiled" or "dot" if theirs do too (their kernels beat BLAS there), else
+    "blas"; otherwise the cheapest of "direct", "tiled" and "dot"."""
+    if not _use_blas(spec):
+        return _few_channel_path(spec)
+    return "tiled" if _use_tiled(spec) else "dot" if _use_dot(spec) else "blas"
+
+
+def _use_blas(spec):
+    """Cost model: BLAS pays when a ``C_in``-deep product per value of ``Y``
+    beats the extra pass over ``Y`` (``KH*KW*C_out`` values per input pixel),
+    and a task's scratch stays within ``_MAX_TASK_BYTES`` (the direct loops
+    need none: very wide rows with large kernels go there)."""
+    return (
+        _blas.gemm(spec.compute_dtype) is not None
+        and spec.groups == 1 and spec.in_c >= 16 and spec.batch * spec.in_h * spec.in_w >= 64
+        and _split(spec)[3] <= _MAX_TASK_BYTES
+    )
+
+
+def _split(spec):
+    """(sub-pixel form?, images, band, scratch bytes) of a BLAS task."""
+    subpixel = _is_subpixel(spec)
+    return (subpixel, *(_subpixel_split if subpixel else _tasks)(spec, spec.compute_dtype.itemsize))
+
+
+def _tasks(spec, itemsize):
+    """(images, band_h, bytes of Y): each task takes ``images`` whole images,
+    or a band of ``band_h`` output rows of one image, as large as keeps its
+    ``Y`` within ``_Y_BYTES`` while giving at least ``_MIN_TASKS`` tasks. A
+    band owns at least 4x the input rows it shares with the next (recomputing
+    at most a quarter), so ``Y`` may reach ``5 * overlap + 1`` rows. Fixed by
+    the shapes and the machine: results do not depend on the thread count."""
+    y_row = spec.in_w * spec.k_h * spec.k_w * spec.out_c * itemsize
+    if spec.in_h * y_row <= _Y_BYTES:
+        images = max(1, min(_Y_BYTES // (spec.in_h * y_row), -(-spec.batch // _MIN_TASKS)))
+        return images, spec.out_h, images * spec.in_h * y_row
+    reach = (spec.k_h - 1) * spec.dil_h
+    own = max(_Y_BYTES // y_row - reach // spec.stride_h - 1, 4 * (reach // spec.stride_h), 1)
+    bands = max(2, -(-_MIN_TASKS // spec.batch))
+    band_h = max(1, min(own * spec.stride_h, -(-spec.out_h // bands)))
+    return 1, band_h, min(spec.in_h, (band_h - 1 + reach) // spec.stride_h + 1) * y_row
+
+
+def _is_subpixel(spec):
+    """Cost model for the sub-pixel form: every output phase meets the same
+    taps, more than one (kernel a multiple of a stride > 1, dilation 1), and
+    edge blocks add at most 10% of work. It then beats ``Y`` and its gather
+    (fcn_up8: 2.7 against 5.8 ms, one core), but not where edge blocks add
+    more (dcgan_g2, +27%: 4.8 against 3.4 ms) nor at stride 1 (s1_k3: 5.3
+    against 4.4 ms: copying taps into ``A`` costs more than the gather)."""
+    blocks = pixels = 1
+    for k, s, d, out, pad, size in ((spec.k_h, spec.stride_h, spec.dil_h, spec.out_h, spec.pad_top, spec.in_h),
+                                    (spec.k_w, spec.stride_w, spec.dil_w, spec.out_w, spec.pad_left, spec.in_w)):
+        if s == 1 or k % s or k == s or d != 1:
+            return False
+        blocks *= (out - 1 + pad) // s + 1 - pad // s
+        pixels *= size
+    return spec.stride_h * spec.stride_w * spec.out_c >= 16 and blocks <= 1.1 * pixels
+
+
+def _subpixel_split(spec, itemsize):
+    """(images, band_q, bytes of A and C) for :func:`._gemm._subpixel_tasks`: whole
+    images per task, or bands of ``band_q`` block rows, keeping ``A`` and
+    ``C`` within ``_Y_BYTES`` and giving at least ``_MIN_TASKS`` tasks."""
+    blocks_h = (spec.out_h - 1 + spec.pad_top) // spec.stride_h + 1 - spec.pad_top // spec.stride_h
+    blocks_w = (spec.out_w - 1 + spec.pad_left) // spec.stride_w + 1 - spec.pad_left // spec.stride_w
+    row = blocks_w * (spec.k_h * spec.k_w // (spec.stride_h * spec.stride_w) * spec.in_c
+                      + spec.stride_h * spec.stride_w * spec.out_c) * itemsize
+    if blocks_h * row <= _Y_BYTES:
+        images = max(1, min(_Y_BYTES // (blocks_h * row), -(-spec.batch // _MIN_TASKS)))
+        return images, blocks_h, images * blocks_h * row
+    bands = max(2, -(-_MIN_TASKS // spec.batch))
+    band_q = max(1, min(_Y_BYTES // row, -(-blocks_h // bands)))
+    return 1, band_q, band_q * row
+
+
+def _use_tiled(spec):
+    """Cost model, for a layer BLAS's cost model takes (see :func:`_path`): the
+    register-tiled kernel beats BLAS and its gather on layers with 16 or more
+    output channels and at least two tiles of pixels
+    per row phase (2 cores, ms, tiled against BLAS: s1_k3 2.3 against 2.9,
+    fcn_up8 1.7 against 2.3, dcgan_g3 2.1 against 2.4). With fewer output
+    channels most lanes idle (dcgan_rgb); with fewer pixels each filter value
+    loaded serves too few (dcgan_g2, 8 per phase row: 2.4 against 2.1; 4
+    with 512 channels: 5.3 against 2.8)."""
+    return spec.out_c >= 16 and _tiled_fits(spec)
+
+
+def _tiled_fits(spec):
+    """Whether the register tile can run the layer: a float dtype, one group,
+    at least two tiles of pixels per row phase, task scratch within ``_MAX_TASK_BYTES``."""
+    found = _tile.kernel(spec.compute_dtype) if spec.groups == 1 else None
+    if found is None:
+        return False
+    rows = found[1]
+    return -(-spec.out_w // spec.stride_w) >= 2 * rows and _tiled_geometry(spec, rows)[4] <= _MAX_TASK_BYTES
+
+
+def _tiled_geometry(spec, rows):
+    """(band, pad_left, width, copy, bytes) for :func:`._tiled._tiled_tasks`: the
+    padded row spans every column a tile of ``rows`` pixels reads; ``copy``
+    is False where that is the input row itself (NHWC then reads the input
+    in place). A task takes ``band`` output rows, for about 4 tasks per core,
+    its scratch (those rows' input rows, and for NCHW the band assembled)
+    within ``_Y_BYTES`` where one output row's allows; ``bytes`` bounds it."""
+    reads = [((ox0 + spec.pad_left - kx * spec.dil_w) // spec.stride_w, -(-nb // rows) * rows)
+             for ox0 in range(min(spec.stride_w, spec.out_w)) for kx in range(spec.k_w)
+             if (ox0 + spec.pad_left - kx * spec.dil_w) % spec.stride_w == 0
+             for nb in [(spec.out_w - ox0 + spec.stride_w - 1) // spec.stride_w]]
+    pad_left = max([0] + [-c for c, _ in reads])
+    width = pad_left + max([spec.in_w] + [c + pixels for c, pixels in reads])
+    item = spec.compute_dtype.itemsize
+    in_row, out_row = width * spec.in_c * item, spec.out_w * spec.out_c * item * (spec.data_format == "NCHW")
+    fixed = ((spec.k_h - 1) * spec.dil_h // spec.stride_h + 2) * in_row  # an output row's input rows, and slack
+    fit = (_Y_BYTES - fixed) // (in_row / spec.stride_h + out_row)
+    band = int(max(1, min(spec.out_h, _rows_per_task(spec), fit)))
+    input_rows = min(spec.in_h, (band - 1 + (spec.k_h - 1) * spec.dil_h) // spec.stride_h + 1)
+    scratch = (input_rows + -(-rows // width)) * in_row + band * out_row
+    return band, pad_left, width, width != spec.in_w, scratch
+
+
+def _use_dot(spec):
+    """Cost model, for a layer BLAS's cost model takes (see :func:`_path`): NHWC layers
+    with fewer than 16 output channels run the dot kernel, which needs no ``Y`` and no gather (2 cores, ms, dot against
+    BLAS: dcgan_rgb 0.40 against 0.53; 1, 4, 8, 12 and 15 channels, 16-256
+    input channels: 0.54-0.99x); NCHW ones keep BLAS, whose GEMM reads NCHW
+    in place (the dot kernel wants input channels contiguous)."""
+    return spec.data_format == "NHWC" and _dot_fits(spec)
+
+
+def _dot_fits(spec):
+    """Whether the dot kernel can run the layer (NHWC arrays): a float dtype,
+    one group, fewer than 16 output channels."""
+    return spec.groups == 1 and spec.out_c < 16 and _tile.dot_kernel(spec.compute_dtype, spec.out_c) is not None
+
+
+# Cost of the direct loops per vector multiply-add, in those of the explicit-vector
+# kernels (2 cores, float32, 1-16 channels, kernels 3-5): the loops over pixels pay
+# their loop overhead (1 -> 1 and 3 -> 3 channels: about 4x), those over channels far
+# more (8 -> 8 channels, kernel 4, stride 2: 7.97 ms, tile 0.87 ms at 1/4 of its lanes).
+_DIRECT_PIXELS_COST, _DIRECT_CHANNELS_COST = 4, 32
+
+
+def _few_channel_path(spec):
+    """Cost model for layers BLAS's does not take (fewer than 16 input channels,
+    groups, ...): the kernel with the fewest vector multiply-adds, counting the
+    lanes each fills. The tile's lanes run over output channels, a block at a
+    time; the dot kernel's over input channels, plus a lane sum per output
+    value; the direct loops' over pixels (few channels) or channels, at their
+    cost above. ``taps`` is the filter taps an output pixel meets on average."""
+    lanes = _tile.lanes(spec.compute_dtype) if spec.compute_dtype.kind == "f" else 1
+    pixels = spec.batch * spec.out_h * spec.out_w
+    taps = max(1.0, spec.k_h * spec.k_w / (spec.stride_h * spec.stride_w))
+    cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
+    loop_cost = _DIRECT_PIXELS_COST if cog < 8 and cig < 16 else _DIRECT_CHANNELS_COST
+    costs = {"direct": pixels * taps * spec.in_c * cog / lanes * loop_cost}
+    if _tiled_fits(spec):
+        block = _tile.kernel(spec.compute_dtype)[2]
+        costs["tiled"] = pixels * taps * spec.in_c * -(-spec.out_c // block) * block / lanes
+    if _dot_fits(spec):
+        costs["dot"] = pixels * spec.out_c * (taps * -(-spec.in_c // lanes) + 1)
+    return min(costs, key=costs.get)
+
+
+def _work(spec):
+    """About how many multiply-adds the call does: what picks serial or parallel."""
+    return math.prod(spec.output_shape) * max(
+        1, spec.k_h * spec.k_w * (spec.in_c // spec.groups) // (spec.stride_h * spec.stride_w))
+
+
+def _rows_per_task(spec):
+    """Output rows per task for about 4 tasks per core (balance against start-up)."""
+    return max(1, -(-spec.batch * spec.out_h // (4 * _MIN_TASKS)))
