@@ -1,7 +1,7 @@
 """Scalar index math shared by the compiled backends, written once and undecorated.
 
 Each backend compiles these for its own target (``numba.njit(inline="always")``
-in ``backends/cpu.py``, ``cuda.jit(device=True, inline="always")`` in
+in ``backends/cpu/``, ``cuda.jit(device=True, inline="always")`` in
 ``backends/cuda.py``), so the CPU and CUDA kernels cannot drift apart, and the
 functions stay testable as plain Python. The NumPy reference backend must not
 use them: it is the independent oracle.

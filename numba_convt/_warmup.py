@@ -10,7 +10,7 @@ from .api import conv2d_transpose
 
 # Small calls, (input shape NHWC, filters shape, output [H, W], strides,
 # padding, filter value, layout), whose sizes select each path of the "cpu"
-# backend (backends/cpu.py, ``run``): BLAS for float/complex with C_in >= 16
+# backend (backends/cpu/, ``plan``): BLAS for float/complex with C_in >= 16
 # and >= 64 input pixels (else direct loops), in the sub-pixel form when the
 # kernel is a multiple > 1 of the stride with few edge blocks; but for float
 # with C_out >= 16 and 16 or more pixels per row phase the register-tiled

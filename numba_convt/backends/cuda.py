@@ -67,7 +67,7 @@ def _conv2d_transpose_nhwc(x, filters, out, stride_h, stride_w, dil_h, dil_w, pa
 
     See Also
     --------
-    numba_convt.backends.cpu._direct : the same sum on the CPU, by output phases.
+    numba_convt.backends.cpu._direct._direct : the same sum on the CPU, by output phases.
     """
     _, in_h, in_w, in_c = x.shape
     k_h, k_w, group_out, _ = filters.shape
