@@ -217,7 +217,7 @@ def cached_plan(backend, input, filters, args):
     signature, else a new one (kept, the oldest going when ``_CACHE_SIZE`` are)."""
     try:
         key = (backend.name, input.shape, input.dtype, input.flags.c_contiguous,
-               filters.shape, filters.dtype, filters.flags.c_contiguous, _frozen(args))
+               filters.shape, filters.dtype, filters.flags.c_contiguous, *map(_frozen, args))
     except TypeError:  # an argument of a type the key does not take: validate it afresh
         return Plan(backend, input, filters, args)
     found = _cache.get(key)
@@ -241,7 +241,10 @@ def _frozen(value):
     if kind in _EXACT:
         return kind, value
     if kind is list or kind is tuple:
-        return kind, tuple(map(_frozen, value))
+        items = tuple(value)
+        if set(map(type, items)) == {int}:  # sizes: the common case, kept flat (ints differ from pairs)
+            return kind, items
+        return kind, tuple(map(_frozen, items))
     if kind is np.ndarray:
         return kind, value.dtype.str, value.shape, value.tobytes()
     raise TypeError(kind)

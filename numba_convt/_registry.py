@@ -106,7 +106,8 @@ def _lookup(name):
             _registry[key] = Backend(
                 key, module.run, getattr(module, "is_available", lambda: True),
                 getattr(module, "as_device_array", None), getattr(module, "run_device", None),
-                getattr(module, "UNAVAILABLE_HINT", ""), getattr(module, "takes_nchw", Backend.takes_nchw), getattr(module, "plan", None),
+                getattr(module, "UNAVAILABLE_HINT", ""), getattr(module, "takes_nchw", Backend.takes_nchw),
+                getattr(module, "plan", None),
             )
     return _registry.get(key)
 
