@@ -13,6 +13,7 @@ import numpy as np
 
 from . import api
 from ._normalize import legal_output_sizes, normalize
+from ._plan import as_array
 from ._registry import get_backend
 
 __all__ = ["conv2d_transpose"]
@@ -82,10 +83,10 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     del name  # TF compatibility only
     da = _import_dask()
     get_backend(backend)  # an unknown backend fails first, as in the in-memory call
-    input = input if isinstance(input, da.Array) else da.asarray(api._as_array(input, "input"))
+    input = input if isinstance(input, da.Array) else da.asarray(as_array(input, "input"))
     if isinstance(filters, da.Array):
         raise TypeError("filters must be an in-memory array, not a dask array; pass filters.compute()")
-    filters = api._as_array(filters, "filters")
+    filters = as_array(filters, "filters")
     if any(math.isnan(size) for size in input.shape):
         raise ValueError(
             f"input has chunks of unknown size (shape {input.shape}); "

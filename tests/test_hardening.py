@@ -299,7 +299,7 @@ def test_check_counts_every_buffer_the_call_allocates(what, small_machine):
 
 def test_sensitivity_huge_output_guard(monkeypatch, no_big_allocations):
     """Without the size check, the huge call reaches the (patched) allocator: the guard would see it."""
-    monkeypatch.setattr(numba_convt.api, "check_size", lambda *args: None)
+    monkeypatch.setattr(numba_convt._plan, "check_size", lambda *args: None)
     with pytest.raises(_BigAllocation):
         conv2d_transpose(**_huge_call(1, 2**20, 2**20, 1), backend="numpy")
     assert no_big_allocations.requests == [4 * 2**40]
