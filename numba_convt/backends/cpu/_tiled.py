@@ -1,6 +1,9 @@
 """The register-tiled kernel: ``_tile``'s ``tile`` sums every tap of a row
 phase into a tile of output pixels by a block of output channels, reading
-zero-padded input rows; NHWC, or NCHW in place.
+zero-padded input rows; NHWC, or NCHW in place. A group is a sub-problem:
+its input channels are a ``C_in/G``-deep slice of each pixel's ``C_in``
+(the kernel's depth and row step differ), its output channels a slice of
+the row, its filters packed apart.
 """
 
 import numba
@@ -14,18 +17,19 @@ from ._rows import _by_phase, _flush_row, _input_rows, _out_row, _padded_rows, _
 def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, sw, dh, dw, pt, pl):
     """Register-tiled direct kernel: :mod:`_tile` computes ``rows`` output
     pixels of one column phase (``ox = ox0 + sw*j``, consecutive ``j``) by a
-    block of ``wp.shape[-1]`` output channels, summing over the phase's taps
-    and the input channels. A task takes a band of ``band`` output rows of
-    one image, and copies the input rows they reach into a zero-padded
-    buffer, so every tap of a phase is in range for every pixel (exact for
-    finite filters: ``0 * w == 0``); NHWC rows that need no padding are read
-    in place unless ``copy``. ``wp`` is ``[blocks, KH, KW, C_in, block]``,
-    zero beyond ``C_out``. ``x`` and ``out`` are NHWC, or NCHW if ``nchw``:
-    then the band is assembled NHWC first."""
+    block of ``wp.shape[-1]`` output channels of one group, summing over the
+    phase's taps and the group's input channels. A task takes a band of
+    ``band`` output rows of one image, and copies the input rows they reach
+    into a zero-padded buffer, so every tap of a phase is in range for every
+    pixel (exact for finite filters: ``0 * w == 0``); NHWC rows that need no
+    padding are read in place unless ``copy``. ``wp`` is ``[G, blocks, KH,
+    KW, C_in/G, block]``, zero beyond ``C_out/G``. ``x`` and ``out`` are
+    NHWC, or NCHW if ``nchw``: then the band is assembled NHWC first."""
     batch = x.shape[0]
-    in_h, in_w, in_c = (x.shape[2], x.shape[3], x.shape[1]) if nchw else (x.shape[1], x.shape[2], x.shape[3])
+    in_h = x.shape[2] if nchw else x.shape[1]
     out_h, out_w, cout = (out.shape[2], out.shape[3], out.shape[1]) if nchw else (out.shape[1], out.shape[2], out.shape[3])
-    blocks, k_h, k_w, _, block = wp.shape
+    groups, blocks, k_h, k_w, cig, block = wp.shape
+    cog = cout // groups
     for task in numba.prange(_task_count(batch, 1, out_h, band)):
         n, _, o0, o1 = _task_span(task, batch, 1, out_h, band)
         i0, i1 = _input_rows(o0, o1, in_h, k_h, sh, dh, pt)
@@ -36,58 +40,63 @@ def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, 
         assembled = np.empty((o1 - o0, out_w if nchw else 0, cout), out.dtype)
         found, offsets = np.empty((k_h * k_w, 3), np.int64), np.empty((2, k_h * k_w), np.int64)
         order = _by_phase(o0, o1, sh)
-        for b in range(blocks):  # each block's filters serve every row of the band while in cache
+        for gb in range(groups * blocks):  # each block's filters serve every row of the band while in cache
+            g, b = gb // blocks, gb % blocks
+            c0 = g * cog + b * block
             for ox0 in range(min(sw, out_w)):
                 for oy in order:
                     orow = _out_row(out[n], oy, assembled[oy - o0], nchw)
-                    _tiled_phase(tile, rows, xs, wp[b], orow[ox0:, b * block:], found, offsets[0], offsets[1],
-                                 oy - sh * i0, ox0, in_h - i0, pad_left, width, sh, sw, dh, dw, pt, pl)
+                    _tiled_phase(tile, rows, xs, g * cig, wp[g, b], orow[ox0:, c0:(g + 1) * cog], found, offsets[0],
+                                 offsets[1], oy - sh * i0, ox0, in_h - i0, pad_left, width, sh, sw, dh, dw, pt, pl)
         for oy in range(o0, o1):
             _flush_row(out[n], oy, assembled[oy - o0], nchw)
 
 
 @numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced while the kernel has their addresses
-def _tiled_phase(tile, rows, xs, w, dest, found, xoff, woff, oy, ox0, in_h, pad_left, width, sh, sw, dh, dw, pt,
-                 pl):
+def _tiled_phase(tile, rows, xs, ci0, w, dest, found, xoff, woff, oy, ox0, in_h, pad_left, width, sh, sw, dh, dw,
+                 pt, pl):
     """Columns ``ox0 + sw*j`` of an output row of :func:`_tiled_tasks`, for one
-    block of channels: ``dest[sw*j, :block]``. ``xs`` holds the padded input
-    rows, in which the output row is row ``oy`` and the input ``in_h`` rows
-    tall; ``w`` is the block's filters. ``found``, ``xoff`` and ``woff`` are
-    scratch for the taps and the kernel's offsets."""
-    k_h, k_w, in_c, block = w.shape
+    block of one group's channels: ``dest[sw*j, :block]``. ``xs`` holds the
+    padded input rows, in which the output row is row ``oy`` and the input
+    ``in_h`` rows tall; the group's input channels start at ``ci0`` and ``w``
+    is the block's filters. ``found``, ``xoff`` and ``woff`` are scratch for
+    the taps and the kernel's offsets."""
+    k_h, k_w, depth, block = w.shape
+    in_c = xs.shape[-1]
     taps = _phase_taps(oy, ox0, in_h, k_h, k_w, sh, sw, dh, dw, pt, pl, found)
     for t in range(taps):
-        xoff[t] = (found[t, 0] * width + pad_left + found[t, 1]) * in_c
-        woff[t] = found[t, 2] * in_c * block
+        xoff[t] = (found[t, 0] * width + pad_left + found[t, 1]) * in_c + ci0
+        woff[t] = found[t, 2] * depth * block
     nb, cols = (dest.shape[0] + sw - 1) // sw, min(block, dest.shape[1])
     ldc, size = dest.strides[0] // dest.itemsize * sw, dest.itemsize
     for j in range(0, nb, rows):
-        tile(xs.ctypes.data + j * in_c * size, xoff.ctypes.data, woff.ctypes.data, taps, in_c, in_c, w.ctypes.data,
+        tile(xs.ctypes.data + j * in_c * size, xoff.ctypes.data, woff.ctypes.data, taps, depth, in_c, w.ctypes.data,
              dest[sw * j:].ctypes.data, ldc, nb - j, cols)
 
 
 def _pack(filters, wp):
-    """``wp[b, ky, kx, ci, j] = filters[ky, kx, b*block + j, ci]``, zero past
-    ``C_out``, in 16x16 tiles; returns how many taps hold a value that is not
-    finite."""
-    blocks, k_h, k_w, in_c, block = wp.shape
-    cout = filters.shape[2]
+    """``wp[g, b, ky, kx, ci, j] = filters[ky, kx, b*block + j, g*cig + ci]``,
+    zero past ``C_out/G``, in 16x16 tiles; returns how many taps hold a value
+    that is not finite."""
+    groups, blocks, k_h, k_w, cig, block = wp.shape
+    cog = filters.shape[2]
     bad = 0
     for tap in numba.prange(k_h * k_w):
         ky, kx = tap // k_w, tap % k_w
         src, finite = filters[ky, kx], True
-        for co in range(cout):
-            for ci in range(in_c):  # not ``x * 0 != 0``: LLVM 14 folded that under reassoc
+        for co in range(cog):
+            for ci in range(src.shape[1]):  # not ``x * 0 != 0``: LLVM 14 folded that under reassoc
                 finite &= np.isfinite(src[co, ci])
         bad += not finite
-        for b in range(blocks):
-            for i0 in range(0, in_c, 16):
+        for gb in range(groups * blocks):
+            g, b = gb // blocks, gb % blocks
+            for i0 in range(0, cig, 16):
                 for j0 in range(0, block, 16):
-                    for ci in range(i0, min(in_c, i0 + 16)):
-                        dst = wp[b, ky, kx, ci]
+                    for ci in range(i0, min(cig, i0 + 16)):
+                        dst = wp[g, b, ky, kx, ci]
                         for j in range(j0, j0 + 16):
                             co = b * block + j
-                            dst[j] = src[co, ci] if co < cout else 0
+                            dst[j] = src[co, g * cig + ci] if co < cog else 0
     return bad
 
 
@@ -100,8 +109,9 @@ def _run_tiled(plan, x, filters, out):
     ``(band, pad_left, width, copy)``."""
     spec, (band, pad_left, width, copy) = plan.spec, plan.split
     tile, rows, block = _tile.kernel(spec.compute_dtype)
-    blocks = -(-spec.out_c // block)
-    wp = np.empty((blocks, spec.k_h, spec.k_w, spec.in_c, block), spec.compute_dtype)
+    groups = spec.groups
+    blocks = -(-(spec.out_c // groups) // block)
+    wp = np.empty((groups, blocks, spec.k_h, spec.k_w, spec.in_c // groups, block), spec.compute_dtype)
     if launch(_PACK, wp.size, filters, wp):
         return False
     launch(_TILED, plan.work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
