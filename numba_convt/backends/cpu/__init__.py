@@ -19,11 +19,16 @@ count.
   gathers ``Y`` into its output rows; kernels whose taps split evenly over
   the phases use the sub-pixel form, one GEMM over all taps, copied out.
 - ``"tiled"`` (``_tiled``): most float layers with 16 or more output
-  channels. A register tile with explicit vectors (``_tile``, 512-bit where
-  the CPU has them) sums every tap of a phase into 8 pixels by 32 channels.
-- ``"dot"`` (``_dot``): NHWC float layers with fewer output channels; a dot
-  kernel (``_tile``) gives a few pixels all their channels.
+  channels (per group). A register tile with explicit vectors (``_tile``,
+  512-bit where the CPU has them) sums every tap of a phase into 8 pixels
+  by 32 channels.
+- ``"dot"`` (``_dot``): NHWC float layers with fewer output channels (per
+  group); a dot kernel (``_tile``) gives a few pixels all their channels.
 - ``"direct"`` (``_direct``): loops for every dtype and groups.
+
+The tile and dot kernels run a group as a sub-problem: its slice of the
+input channels (their depth, with the row step of all ``C_in``), of the
+filters and of the output row.
 
 The BLAS and tiled paths read and write NCHW in place; the others index
 NHWC. Layers BLAS's cost model does not take (fewer than 16 input channels,
