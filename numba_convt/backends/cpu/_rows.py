@@ -91,8 +91,11 @@ def _padded_rows(x, n, i0, i1, pad_left, width, rows, nchw):
         row[pad_left + in_w:] = 0
         if nchw:
             _row_nhwc(x, n, i0 + r, row[pad_left:])
-        else:
-            row[pad_left:pad_left + in_w] = x[n, i0 + r]
+        else:  # element by element: copying a slice from an array compiles Numba's shape check (~3.5 s)
+            src = x[n, i0 + r]
+            for j in range(in_w):
+                for c in range(in_c):
+                    row[pad_left + j, c] = src[j, c]
     return xs
 
 
