@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 import numba_convt
-from numba_convt._normalize import SUPPORTED_DTYPES
+from numba_convt._normalize import supported_dtypes
 from numba_convt._warmup import resolve_backends, resolve_dtypes
 
 # (name, input shape, filters shape, output_shape, strides, padding, data_format, dilations)
@@ -60,7 +60,7 @@ def parse_args(argv):
     parser.add_argument(
         "--dtype", action="append", metavar="NAME[,NAME...]",
         help=f"dtypes to check (repeatable; default {DEFAULT_DTYPES}); accepted: "
-        f"{', '.join(str(d) for d in SUPPORTED_DTYPES)}. Timings use the first float dtype "
+        f"{', '.join(str(d) for d in supported_dtypes())}. Timings use the first float dtype "
         "given (else the first)",
     )
     parser.add_argument("--no-timings", action="store_true", help="run the checks only")

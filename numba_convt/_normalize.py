@@ -6,6 +6,7 @@ same rules: TensorFlow 2.21's (``../shared/spec/tf_semantics.md``), raised as
 """
 
 import collections.abc
+import functools
 import math
 import numbers
 import os
@@ -13,18 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # bfloat16 is optional, as in the issue: only when ml_dtypes is installed
-    from ml_dtypes import bfloat16 as _BFLOAT16
-except ImportError:  # pragma: no cover - depends on the environment
-    _BFLOAT16 = None
-
-_HALF_DTYPES = (np.dtype(np.float16),) + ((np.dtype(_BFLOAT16),) if _BFLOAT16 else ())
-SUPPORTED_DTYPES = _HALF_DTYPES + tuple(
-    np.dtype(name) for name in ("float32", "float64", "int32", "int64", "complex64", "complex128")
-)
-# kind and bits of one real part, for result_dtype (bfloat16's own kind is "V")
+# kind and bits of one real part of each supported dtype, for result_dtype;
+# bfloat16 (ml_dtypes, optional) is ("f", 16) too: see _parts
 _PARTS = {np.dtype(dtype): parts for dtype, parts in [
-    *((half, ("f", 16)) for half in _HALF_DTYPES), ("float32", ("f", 32)), ("float64", ("f", 64)),
+    ("float16", ("f", 16)), ("float32", ("f", 32)), ("float64", ("f", 64)),
     ("int32", ("i", 32)), ("int64", ("i", 64)), ("complex64", ("c", 32)), ("complex128", ("c", 64)),
 ]}
 DATA_FORMATS = ("NHWC", "NCHW")
@@ -343,13 +336,46 @@ def _dtypes(input, filters):
     """The result dtype and the dtype the kernels compute in."""
     dtypes = [array.dtype.newbyteorder("=") for array in (input, filters)]
     for dtype, what in zip(dtypes, ("input", "filters")):
-        if dtype not in SUPPORTED_DTYPES:
+        if not is_supported(dtype):
             raise TypeError(
                 f"{what} has unsupported dtype {dtype}; accepted: "
-                + ", ".join(str(d) for d in SUPPORTED_DTYPES)
+                + ", ".join(str(d) for d in supported_dtypes())
             )
     dtype = result_dtype(*dtypes)
-    return dtype, np.dtype(np.float32) if dtype in _HALF_DTYPES else dtype
+    return dtype, np.dtype(np.float32) if _parts(dtype)[1] == 16 else dtype
+
+
+@functools.cache
+def bfloat16():
+    """ml_dtypes's bfloat16, or None where ml_dtypes is not installed. Imported
+    when first needed, not with the package: importing ml_dtypes takes ~0.8 s."""
+    try:
+        from ml_dtypes import bfloat16 as dtype
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return np.dtype(dtype)
+
+
+def supported_dtypes():
+    """Every dtype the package takes: bfloat16 too where ml_dtypes is installed."""
+    return (*_PARTS, *([bfloat16()] if bfloat16() is not None else []))
+
+
+def is_supported(dtype):
+    """Whether the package takes arrays of ``dtype`` (native byte order)."""
+    return dtype in _PARTS or dtype == bfloat16()
+
+
+def as_dtype(value):
+    """``np.dtype(value)``, also for ``"bfloat16"`` before anything imported ml_dtypes."""
+    if isinstance(value, str) and value == "bfloat16" and bfloat16() is not None:
+        return bfloat16()
+    return np.dtype(value)
+
+
+def _parts(dtype):
+    """Kind and bits of one real part of a supported dtype."""
+    return _PARTS.get(dtype, ("f", 16))  # the one supported dtype not in the table: bfloat16
 
 
 def result_dtype(a, b):
@@ -371,7 +397,7 @@ def result_dtype(a, b):
     """
     if a == b:
         return a
-    (kind_a, bits_a), (kind_b, bits_b) = _PARTS[a], _PARTS[b]
+    (kind_a, bits_a), (kind_b, bits_b) = _parts(a), _parts(b)
     kind = max(kind_a, kind_b, key="ifc".index)
     if kind != "i" and "i" in (kind_a, kind_b):
         bits = 64

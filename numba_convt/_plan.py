@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._layout import change_layout
-from ._normalize import check_out, check_size, int_list, normalize
+from ._normalize import as_dtype, check_out, check_size, int_list, normalize
 from ._registry import get_backend
 
 _CACHE_SIZE = 256
@@ -260,7 +260,7 @@ def _shape(value, what):
 
 def _dtype(value, what):
     try:
-        return _native(np.dtype(value))
+        return _native(as_dtype(value))
     except TypeError as error:
         raise TypeError(f"{what} must be a NumPy dtype; got {value!r} ({error})") from None
 

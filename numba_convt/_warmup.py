@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from ._normalize import SUPPORTED_DTYPES
+from ._normalize import as_dtype, is_supported, supported_dtypes
 from ._registry import get_backend
 from .api import conv2d_transpose
 
@@ -119,14 +119,17 @@ def resolve_dtypes(dtypes, what="dtypes"):
     TypeError naming ``what`` for anything else."""
     if not isinstance(dtypes, (list, tuple)):
         dtypes = [dtypes]
-    accepted = ", ".join(str(d) for d in SUPPORTED_DTYPES)
     result = []
     for value in dtypes:
         try:
-            dtype = np.dtype(value).newbyteorder("=")
+            dtype = as_dtype(value).newbyteorder("=")
         except (TypeError, ValueError):
-            raise TypeError(f"{what}: {value!r} is not a dtype; accepted: {accepted}") from None
-        if dtype not in SUPPORTED_DTYPES:
-            raise TypeError(f"{what}: {dtype} is not supported; accepted: {accepted}")
+            raise TypeError(f"{what}: {value!r} is not a dtype; accepted: {_accepted()}") from None
+        if not is_supported(dtype):
+            raise TypeError(f"{what}: {dtype} is not supported; accepted: {_accepted()}")
         result.append(dtype)
     return list(dict.fromkeys(result))
+
+
+def _accepted():
+    return ", ".join(str(d) for d in supported_dtypes())

@@ -5,6 +5,9 @@ promotion of these pairs has changed between versions (bfloat16 with int32
 was an error before ml_dtypes 0.5 and is float64 since).
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from common import BACKENDS
@@ -59,6 +62,18 @@ def test_mixed_dtypes_follow_the_table(input_dtype, filters_dtype, result, backe
 
 
 def test_the_table_covers_every_supported_dtype():
-    from numba_convt._normalize import SUPPORTED_DTYPES
+    from numba_convt._normalize import supported_dtypes
 
-    assert {str(d) for d in SUPPORTED_DTYPES} <= set(NAMES.values())
+    assert {str(d) for d in supported_dtypes()} <= set(NAMES.values())
+
+
+def test_ml_dtypes_is_imported_only_for_bfloat16():
+    """Importing ml_dtypes takes ~0.8 s: neither the import nor a float32 call pays it."""
+    code = ("import sys, numpy as np, numba_convt\n"
+            "numba_convt.conv2d_transpose(np.ones((1, 2, 2, 1), np.float32), np.ones((3, 3, 1, 1), np.float32), "
+            "[1, 4, 4, 1], 2)\n"
+            "assert 'ml_dtypes' not in sys.modules, 'ml_dtypes imported'\n")
+    if bfloat16 is not None:  # and asking for bfloat16 by name imports it
+        code += ("numba_convt.plan([1, 2, 2, 1], [3, 3, 1, 1], [1, 4, 4, 1], 2, dtype='bfloat16')\n"
+                 "assert 'ml_dtypes' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

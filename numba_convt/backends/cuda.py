@@ -19,7 +19,7 @@ import math
 from numba import cuda
 
 from .._geometry import first_tap, input_coord
-from .._normalize import SUPPORTED_DTYPES, check_out
+from .._normalize import _PARTS, check_out
 
 THREADS_PER_BLOCK = 256  # tests patch these two down to exercise the grid-stride loops
 MAX_BLOCKS = 65536
@@ -28,7 +28,7 @@ UNAVAILABLE_HINT = (
     "(pip install 'numba-convt[cuda]'), or NUMBA_ENABLE_CUDASIM=1 for numba's CUDA simulator"
 )
 # Every dtype the package supports, but bfloat16 (ml_dtypes has no device type).
-_DEVICE_DTYPES = tuple(dtype for dtype in SUPPORTED_DTYPES if dtype.name != "bfloat16")
+_DEVICE_DTYPES = tuple(_PARTS)
 
 _first_tap = cuda.jit(device=True, inline="always")(first_tap)
 _input_coord = cuda.jit(device=True, inline="always")(input_coord)
