@@ -33,7 +33,12 @@ def _case(name, data_format, seed=None):
     x_shape, f_shape, strides, padding, dilations, dtype, groups = GROUPED[name]
     rng = np.random.default_rng(sum(map(ord, name)) if seed is None else seed)
     x, f = rng.uniform(-4, 4, x_shape).astype(dtype), rng.uniform(-4, 4, f_shape).astype(dtype)
-    output_shape = numba_convt.conv2d_transpose_output_shape(x_shape, f_shape, strides, padding, "NHWC", dilations,
+    return layer_args(x, f, strides, padding, dilations, groups, data_format)
+
+
+def layer_args(x, f, strides, padding, dilations, groups, data_format):
+    """``conv2d_transpose``'s arguments for NHWC ``x`` and ``f``, in ``data_format``."""
+    output_shape = numba_convt.conv2d_transpose_output_shape(x.shape, f.shape, strides, padding, "NHWC", dilations,
                                                              groups=groups)
     if data_format == "NCHW":
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
@@ -114,12 +119,16 @@ def test_identical_bits_for_any_thread_count(path, data_format, monkeypatch):
     _force(monkeypatch, path)
     plan = cpu.plan(normalize(x, f, output_shape, 2, "SAME", data_format, None))
     assert plan.path == path and plan.work >= SERIAL_WORK
+    assert_same_bits_for_any_thread_count(x, f, output_shape, 2, "SAME", data_format)
+
+
+def assert_same_bits_for_any_thread_count(*args):
+    """The cpu backend's result on ``args`` with one thread, all, and one again: the same bits."""
     threads, results = numba.get_num_threads(), []
     try:
         for count in (1, threads, 1):
             numba.set_num_threads(count)
-            results.append(numba_convt.conv2d_transpose(x, f, output_shape, 2, data_format=data_format,
-                                                        backend="cpu").tobytes())
+            results.append(numba_convt.conv2d_transpose(*args, backend="cpu").tobytes())
     finally:
         numba.set_num_threads(threads)
     assert threads >= 2 and results[0] == results[1] == results[2]
@@ -161,6 +170,13 @@ def test_grouped_filters_that_are_not_finite_take_the_direct_loops(special, data
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 def test_grouped_cost_model(x_shape, cog, groups, strides, dtype, path, data_format):
     """Grouped layers (never BLAS's) go to the kernel with the fewest vector operations."""
+    spec = synthetic_spec(x_shape, cog, groups, strides, dtype, data_format)
+    assert cpu.plan(spec).path == path
+    assert cpu.takes_nchw(spec) == (path == "tiled")
+
+
+def synthetic_spec(x_shape, cog, groups, strides, dtype, data_format):
+    """The spec of a grouped layer BLAS's cost model does not take: 3x3 kernels at stride 1, 4x4 at 2."""
     k = 3 if strides == 1 else 4
     x, f = np.ones(x_shape, dtype), np.ones((k, k, cog, x_shape[3]), dtype)
     output_shape = [x_shape[0], x_shape[1] * strides, x_shape[2] * strides, cog * groups]
@@ -168,6 +184,5 @@ def test_grouped_cost_model(x_shape, cog, groups, strides, dtype, path, data_for
         x, output_shape = x.transpose(0, 3, 1, 2), [output_shape[i] for i in (0, 3, 1, 2)]
     spec = normalize(x, f, output_shape, strides, "SAME", data_format, None)
     assert spec.groups == groups and not _cost._use_blas(spec)
-    assert cpu.plan(spec).path == path
-    assert cpu.takes_nchw(spec) == (path == "tiled")
+    return spec
 

@@ -162,6 +162,12 @@ def _dot_fits(spec):
 # their loop overhead (1 -> 1 and 3 -> 3 channels: about 4x), those over channels far
 # more (8 -> 8 channels, kernel 4, stride 2: 7.97 ms, tile 0.87 ms at 1/4 of its lanes).
 _DIRECT_PIXELS_COST, _DIRECT_CHANNELS_COST = 4, 32
+# The loops over groups (``_direct._direct_groups``) read three vectors from L1 per
+# multiply-add (the sum, the input, the filter) and write one back; Zen 4 loads two
+# and stores one 32-byte half per cycle, so a 512-bit one takes 3 cycles where the
+# tile's, from registers, takes one: 3. Measured once (one thread, float32, depthwise
+# 3x3 on [4, 32, 32, 64]: 1.9 ns per vector, the tile 0.3-0.6 ns): 3-6.
+_DIRECT_GROUPS_COST = 3
 
 
 def _few_channel_path(spec):
@@ -173,26 +179,56 @@ def _few_channel_path(spec):
     time (``ceil(cog/block)*block`` lanes per input channel, the rest
     multiplying zeros); the dot kernel's over a group's input channels
     (``ceil(cig/lanes)`` vectors per tap), plus a lane sum per output value;
-    the direct loops' over pixels (few channels) or channels, at their cost
+    the direct loops' over pixels (few channels), channels or, for many
+    groups of few channels, groups (:func:`_direct_costs`), at their costs
     above. ``taps`` is the filter taps an output pixel meets on average.
     Depthwise layers (``cig == cog == 1``) fill one lane of each of the
-    vector kernels' operations, the direct loops' all: they stay there
-    (measured, one thread: the loops 1.5-2.5x faster than the dot kernel
-    on rows of 64 or more pixels, within 1.3x on narrower ones). Groups of
+    vector kernels' operations, the direct loops' over groups all: they go
+    there (measured, one thread, 8-128 groups: 2-7x faster than the loops
+    over pixels, which took them before, and than the dot kernel). Groups of
     8 -> 8 channels run 3-5x faster on the dot kernel than on the loops,
     of 32 -> 32 2.7x on the tile."""
-    lanes = _tile.lanes(spec.compute_dtype) if spec.compute_dtype.kind == "f" else 1
-    pixels = spec.batch * spec.out_h * spec.out_w
-    taps = max(1.0, spec.k_h * spec.k_w / (spec.stride_h * spec.stride_w))
+    lanes, pixels, taps = _counts(spec)
     cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
-    loop_cost = _DIRECT_PIXELS_COST if cog < 8 and cig < 16 else _DIRECT_CHANNELS_COST
-    costs = {"direct": pixels * taps * spec.in_c * cog / lanes * loop_cost}
+    costs = {"direct": min(_direct_costs(spec))}
     if _tiled_fits(spec):
         block = _tile.kernel(spec.compute_dtype)[2]
         costs["tiled"] = pixels * taps * spec.in_c * -(-cog // block) * block / lanes
     if _dot_fits(spec):
         costs["dot"] = pixels * spec.out_c * (taps * -(-cig // lanes) + 1)
     return min(costs, key=costs.get)
+
+
+def _counts(spec):
+    """(lanes of a float vector, 1 for other dtypes; output pixels; the filter
+    taps an output pixel meets on average)."""
+    lanes = _tile.lanes(spec.compute_dtype) if spec.compute_dtype.kind == "f" else 1
+    taps = max(1.0, spec.k_h * spec.k_w / (spec.stride_h * spec.stride_w))
+    return lanes, spec.batch * spec.out_h * spec.out_w, taps
+
+
+def _direct_costs(spec):
+    """(cost of the direct loops over pixels or channels, of those over groups).
+
+    Both do ``cig * cog`` multiply-adds per group, pixel and tap. The loops
+    over groups take 8 or more groups of at most 4 -> 4 channels (infinite
+    cost otherwise); their lanes run over the groups of a block of
+    neighbouring pixels (at least 512 values), so every lane is filled but
+    at a row's end: ``G * cog / lanes`` vectors per pixel, tap and input
+    channel of a group, at ``_DIRECT_GROUPS_COST``."""
+    lanes, pixels, taps = _counts(spec)
+    cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
+    loop_cost = _DIRECT_PIXELS_COST if cog < 8 and cig < 16 else _DIRECT_CHANNELS_COST
+    channels = pixels * taps * spec.in_c * cog / lanes * loop_cost
+    if spec.groups < 8 or cig > 4 or cog > 4:
+        return channels, math.inf
+    return channels, pixels * taps * cig * spec.groups * cog / lanes * _DIRECT_GROUPS_COST
+
+
+def _direct_over_groups(spec):
+    """Whether the direct loops run their form over groups (``_direct._form``)."""
+    channels, groups = _direct_costs(spec)
+    return groups < channels
 
 
 def _work(spec):

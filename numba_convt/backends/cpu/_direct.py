@@ -1,15 +1,26 @@
 """The direct loops: any dtype, groups, NHWC. Each output row sums its
-phases' taps into a small buffer, in one of three inner loops picked by the
-channel counts (:func:`_form`).
+phases' taps into a small buffer, in one of four inner loops picked by the
+channel counts (:func:`_form`): three in :func:`_direct`, and one over
+groups (:func:`_direct_groups`) for many groups of few channels.
 """
 
 import numba
 import numpy as np
 
-from ..._parallel import builds, launch
+from ..._parallel import FLAGS, builds, launch
+from . import _cost
 from ._rows import _input_coord
 
-_F_CO, _F_CI, _F_PIX = 0, 1, 2  # inner loop over output channels, input channels, pixels
+_F_CO, _F_CI, _F_PIX, _F_GRP = 0, 1, 2, 3  # inner loop over output channels, input channels, pixels, groups
+
+
+@numba.njit(inline="always", **FLAGS)
+def _tap_column(ox0, kx, pl, sw, dw):
+    """``(c, meets)``: whether filter column ``kx`` meets output columns
+    ``ox0 + sw*b``, and then at input column ``b + c`` (``c`` may be negative)."""
+    tx = ox0 + pl - kx * dw
+    c = tx // sw  # floor division
+    return c, c * sw == tx
 
 
 def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
@@ -44,9 +55,8 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                         continue
                     for ci in range(cig if form == _F_PIX else 1):
                         for kx in range(k_w):
-                            tx = ox0 + pl - kx * dw
-                            c = tx // sw  # floor division: may be negative
-                            if c * sw != tx:
+                            c, meets = _tap_column(ox0, kx, pl, sw, dw)
+                            if not meets:
                                 continue
                             b0, b1 = max(0, -c), min(nb, in_w - c)
                             w = wp[g, ky, kx]
@@ -90,12 +100,88 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                             ov[g * cog + co] = ab[co]
 
 
+def _direct_groups(x, wr, out, sh, sw, dh, dw, pt, pl, cig, groups):
+    """Direct kernel over groups: depthwise layers and channel multipliers.
+    ``x`` is ``[N, H, W * C_in]`` (NHWC, its pixels' channels in a row) and
+    ``wr`` is ``[KH, KW, Cig, Cog, P * G]``: each filter's ``G`` groups
+    repeated for a block of ``P`` pixels. The innermost loop runs over the
+    groups of ``P`` neighbouring pixels, ``acc[m, b*G + g] += x[n, iy,
+    (b + c)*C_in + g*Cig + i] * w[ky, kx, i, m, g]``, so a vector holds one
+    channel of many groups and pixels, and the loop (``_GROUPS_SPAN`` values
+    or a row's rest) fills the unrolled vector loop LLVM makes: a trip of
+    ``G = 16`` alone ran on its 4-lane remainder loop. Each output value sums its taps
+    ``(ky, kx)``, then ``i``, in that order. With one input channel per
+    group ``x`` is read in place (its channels are contiguous); with more,
+    each output row first copies its input rows to ``xr[ky, i, j*G + g]``,
+    so every inner loop reads unit strides. Indexed with explicit offsets,
+    never sliced rows (see :func:`_direct`)."""
+    batch, in_h, _ = x.shape
+    in_w = x.shape[2] // (cig * groups)
+    _, out_h, out_w, _ = out.shape
+    k_h, k_w, _, cog, span = wr.shape
+    block = span // groups
+    nbmax = (out_w + sw - 1) // sw
+    for row in numba.prange(batch * out_h):
+        n = np.int64(row) // out_h
+        oy = np.int64(row) - n * out_h
+        acc = np.empty((cog, nbmax * groups), out.dtype)
+        xr = np.empty((k_h if cig > 1 else 0, cig, in_w * groups), x.dtype)
+        for ky in range(k_h if cig > 1 else 0):  # groups contiguous, copied once for all phases
+            iy = _input_coord(oy, ky, pt, sh, dh, in_h)
+            for j in range(in_w if iy >= 0 else 0):
+                for i in range(cig):
+                    for g in range(groups):
+                        xr[ky, i, j * groups + g] = x[n, iy, (j * groups + g) * cig + i]
+        for ox0 in range(min(sw, out_w)):
+            nb = (out_w - ox0 + sw - 1) // sw
+            for m in range(cog):
+                for u in range(nb * groups):
+                    acc[m, u] = 0
+            for ky in range(k_h):
+                iy = _input_coord(oy, ky, pt, sh, dh, in_h)
+                if iy < 0:
+                    continue
+                for kx in range(k_w):
+                    c, meets = _tap_column(ox0, kx, pl, sw, dw)
+                    if not meets:
+                        continue
+                    b0, b1 = max(0, -c), min(nb, in_w - c)
+                    for b in range(b0, b1, block):
+                        a0, s0, t = np.uint64(b * groups), np.uint64((b + c) * groups), min(block, b1 - b) * groups
+                        for i in range(cig):
+                            for m in range(cog):
+                                if cig == 1:
+                                    for u in range(t):
+                                        v = np.uint64(u)  # unsigned: no wraparound test, vectorizes
+                                        acc[m, a0 + v] += x[n, iy, s0 + v] * wr[ky, kx, 0, m, v]
+                                else:
+                                    for u in range(t):
+                                        v = np.uint64(u)
+                                        acc[m, a0 + v] += xr[ky, i, s0 + v] * wr[ky, kx, i, m, v]
+            for b in range(nb):
+                ov = out[n, oy, ox0 + sw * b]
+                for m in range(cog):
+                    ab = acc[m, b * groups:(b + 1) * groups]
+                    if cog == 1:
+                        for g in range(groups):
+                            ov[g] = ab[g]
+                    else:
+                        for g in range(groups):
+                            ov[g * cog + m] = ab[g]
+
+
 _DIRECT = builds(_direct)  # (serial, parallel)
+_DIRECT_GROUPS = builds(_direct_groups)
+_GROUPS_SPAN = 512  # the groups form's inner loop: at least this many values of a row
 
 
 def _form(spec):
-    """The inner loop: over output channels where a group has 8 or more,
-    else over input channels where it has 16 or more, else over pixels."""
+    """The inner loop: over groups where the cost model says so (many groups of
+    few channels, :func:`._cost._direct_over_groups`), else over output channels
+    where a group has 8 or more, else over input channels where it has 16 or
+    more, else over pixels."""
+    if _cost._direct_over_groups(spec):
+        return _F_GRP
     cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
     return _F_CO if cog >= 8 else (_F_CI if cig >= 16 else _F_PIX)
 
@@ -105,6 +191,11 @@ def _run_direct(plan, x, filters, out):
     spec, (form,) = plan.spec, plan.split
     g, k_h, k_w = spec.groups, spec.k_h, spec.k_w
     cig, cog = spec.in_c // g, spec.out_c // g
+    if form == _F_GRP:
+        wp = filters.reshape(k_h, k_w, cog, g, cig).transpose(0, 1, 4, 2, 3)  # [KH, KW, Cig, Cog, G]
+        wr = np.ascontiguousarray(np.tile(wp, -(-_GROUPS_SPAN // g)))  # [KH, KW, Cig, Cog, P * G]
+        launch(_DIRECT_GROUPS, plan.work, x.reshape(x.shape[0], x.shape[1], -1), wr, out, *plan.args, cig, g)
+        return
     f = filters.reshape(k_h, k_w, cog, g, cig).transpose(3, 0, 1, 4, 2)  # [G, KH, KW, Cig, Cog]
     wp = np.ascontiguousarray(f.transpose(0, 1, 2, 4, 3) if form == _F_CI else f)
     launch(_DIRECT, plan.work, x, wp, out, form, *plan.args, g)
