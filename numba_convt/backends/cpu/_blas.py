@@ -58,9 +58,15 @@ def gemm(dtype):
     i, p = ctypes.c_int, ctypes.c_int64
     scalar = {"s": ctypes.c_float, "d": ctypes.c_double}.get(letter, ctypes.c_void_p)
     pointer = ctypes.c_void_p
-    function.argtypes = [i, i, i, p, p, p, scalar, pointer, p, pointer, p, scalar, pointer, p]
-    function.restype = None
-    return function
+    # A ctypes function of a class of its own: Numba's dispatcher caches the type
+    # of a ctypes function by its Python class, which a CDLL's functions share
+    # (and ctypes's prototypes of one signature: complex64 and complex128), so a
+    # kernel called with a second dtype's gemm took Numba's slow dispatch path on
+    # every call (~0.25 ms, measured).
+    prototype = ctypes.CFUNCTYPE(None, i, i, i, p, p, p, scalar, pointer, p, pointer, p, scalar, pointer, p)
+    own = type(f"{letter}gemm", (prototype,), {name: getattr(prototype, name)
+                                                for name in ("_flags_", "_argtypes_", "_restype_")})
+    return own(ctypes.cast(function, ctypes.c_void_p).value)
 
 
 _lock = threading.Lock()
