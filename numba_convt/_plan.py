@@ -164,14 +164,15 @@ class Plan:
         numpy.ndarray or numba device array
             The result, ``out`` when given.
         """
-        if filters is None and self._filters is None:
-            raise TypeError("filters is missing: pass filters, or call set_filters(filters) first")
-        if on_device(input, filters if filters is not None else self._filters, out):
+        given = filters is not None
+        if not given:
+            if self._filters is None:
+                raise TypeError("filters is missing: pass filters, or call set_filters(filters) first")
+            filters = self._filters  # already checked and converted
+        if on_device(input, filters, out):
             return self.run_device(input, filters, out, stream)
         input = self._checked(as_array(input, "input"), "input", self.input_shape, self.input_dtype)
-        if filters is None:
-            filters = self._filters
-        else:
+        if given:
             filters = self._checked(as_array(filters, "filters"), "filters", self.filters_shape, self.filters_dtype)
         return self.run_host(input, filters, out, stream)
 

@@ -172,8 +172,9 @@ def get_backend(name):
         raise TypeError(f"backend must be a string; got {name!r}")
     if name.lower() == "auto":
         for key in _AUTO_HOST:
-            if _lookup(key).is_available():
-                return _lookup(key)
+            backend = _lookup(key)
+            if backend.is_available():
+                return backend
     backend = _lookup(name)
     if backend is None or not backend.is_available():
         problem = "unknown" if backend is None else "not available on this machine"
