@@ -11,6 +11,12 @@ Usage
     python tools/make_golden.py                  # writes tests/data/tf_golden.npz
     python tools/make_golden.py --check-routes   # compare identity routes with
                                                  # oneDNN's direct calls; writes nothing
+    python tools/make_golden.py --nd             # 1-D and 3-D: writes tests/data/tf_golden_nd.npz
+    python tools/make_golden.py --nd --check-routes
+
+The 1-D/3-D cases (``conv1d_transpose``, ``conv3d_transpose``,
+``conv_transpose``) are drawn and recorded by ``make_golden_nd.py``; its
+docstring describes that file.
 
 Output
 ------
@@ -235,10 +241,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check-routes", action="store_true",
                     help="with oneDNN on, compare direct calls with the identity routes")
+    ap.add_argument("--nd", action="store_true", help="the 1-D and 3-D cases (tf_golden_nd.npz)")
     args = ap.parse_args()
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.check_routes else "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
+
+    if args.nd:
+        import make_golden_nd
+
+        size = make_golden_nd.main(tf, routes=args.check_routes)
+        if size is not None and size >= 2 * 1024 * 1024:
+            sys.exit("golden file is not below 2 MB")
+        return
 
     cases = make_cases()
     if args.check_routes:
