@@ -1,9 +1,10 @@
-"""``conv2d_transpose`` on a chunked ``dask.array``: lazy, block by block.
+"""Transposed convolutions of a chunked ``dask.array``: lazy, block by block.
 
-Each output block is the in-memory :func:`numba_convt.conv2d_transpose` of
-the input window (with halo) whose pixels land on it, with explicit padding
-chosen so that the block equals its slice of the full output. Dask is
-imported only when the function is called: ``pip install numba-convt[dask]``.
+Each output block is the in-memory :func:`numba_convt.conv_transpose` of the
+input window (with a halo on every spatial axis) whose pixels land on it,
+with explicit padding chosen so that the block equals its slice of the full
+output. Dask is imported only when a function is called: ``pip install
+numba-convt[dask]``.
 """
 
 import math
@@ -16,7 +17,7 @@ from ._normalize import legal_output_sizes, normalize
 from ._plan import as_array
 from ._registry import get_backend
 
-__all__ = ["conv2d_transpose"]
+__all__ = ["conv2d_transpose", "conv_transpose"]
 
 
 def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
@@ -56,6 +57,10 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
         (the whole result may exceed memory: only each block must fit); for
         ``input`` chunks of unknown size; and TypeError for dask ``filters``.
 
+    See Also
+    --------
+    conv_transpose : the same for 1, 2 or 3 spatial dimensions.
+
     Notes
     -----
     Along height, output rows ``[o0, o1)`` receive input rows from
@@ -81,6 +86,71 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     True
     """
     del name  # TF compatibility only
+    return _lazy(2, input, filters, (output_shape, strides, padding, data_format, dilations), backend)
+
+
+def conv_transpose(input, filters, output_shape, strides, padding="SAME", data_format=None,
+                   dilations=None, name=None, *, backend="auto"):
+    """:func:`numba_convt.conv_transpose` of a ``dask.array``: 1, 2 or 3 spatial dimensions, lazily.
+
+    The rank is ``len(output_shape) - 2``, as in the in-memory function;
+    everything else is as in :func:`conv2d_transpose` (this module's), with
+    a halo on every spatial axis: depth, height, width.
+
+    Parameters
+    ----------
+    input : dask.array.Array or array_like
+        3-, 4- or 5-D (``NWC``/``NCW``, ``NHWC``/``NCHW``,
+        ``NDHWC``/``NCDHW``). Any chunking along batch and the spatial axes;
+        the channels are rechunked into one chunk.
+    filters : numpy.ndarray or array_like
+        ``[*K, C_out, C_in]``, in memory (not a dask array).
+    output_shape : sequence of int
+        3, 4 or 5 values in ``data_format`` order (for 2-D, also ``[H, W]``
+        is taken by :func:`conv2d_transpose`, not here: 2 values have no rank).
+    strides, padding, data_format, dilations, name, backend
+        As in :func:`numba_convt.conv_transpose` (``data_format=None``: the
+        rank's channels-last layout).
+
+    Returns
+    -------
+    dask.array.Array
+        Shape ``output_shape``. Batch chunks are the input's; each spatial
+        axis's chunks are the input's times its stride, the last one taking
+        the remainder; the channels are one chunk.
+
+    Raises
+    ------
+    ImportError
+        Without dask.
+    ValueError, TypeError
+        As :func:`numba_convt.conv_transpose` raises, with its messages, and
+        as :func:`conv2d_transpose` (this module's) for unknown chunk sizes
+        and dask ``filters``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> import numba_convt
+    >>> import numba_convt.dask
+    >>> x = np.arange(2 * 3 * 4 * 5 * 2, dtype=np.float64).reshape(2, 3, 4, 5, 2)   # NDHWC
+    >>> f = np.ones((3, 2, 2, 4, 2))                                               # [KD, KH, KW, C_out, C_in]
+    >>> y = numba_convt.dask.conv_transpose(da.from_array(x, chunks=(1, 2, 3, 2, 2)), f, [2, 6, 8, 10, 4], 2)
+    >>> y.chunks
+    ((1, 1), (4, 2), (6, 2), (4, 4, 2), (4,))
+    >>> bool((y.compute() == numba_convt.conv_transpose(x, f, [2, 6, 8, 10, 4], 2)).all())
+    True
+    """
+    del name  # TF compatibility only
+    rank = api._length(output_shape) - 2
+    if rank not in (1, 2, 3):
+        api.conv_transpose(input, filters, output_shape, strides)  # raises the in-memory call's error
+    return _lazy(rank, input, filters, (output_shape, strides, padding, data_format, dilations), backend)
+
+
+def _lazy(rank, input, filters, args, backend):
+    """The lazy ``rank``-D result, the arguments validated now as the in-memory call does."""
     da = _import_dask()
     get_backend(backend)  # an unknown backend fails first, as in the in-memory call
     input = input if isinstance(input, da.Array) else da.asarray(as_array(input, "input"))
@@ -92,7 +162,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
             f"input has chunks of unknown size (shape {input.shape}); "
             f"call input.compute_chunk_sizes() first"
         )
-    spec = normalize(input, filters, output_shape, strides, padding, data_format, dilations)
+    spec = normalize(input, filters, *args, rank)
     if input.size == 0 or math.prod(spec.output_shape) == 0:
         return da.zeros(spec.output_shape, dtype=spec.dtype, chunks=-1)  # nothing lands anywhere
     return _blockwise(input, filters, spec, backend)
@@ -110,18 +180,30 @@ def _import_dask():
 
 def _blockwise(input, filters, spec, backend):
     """The lazy result: each block from its window of ``input`` (a validated, non-empty call)."""
-    h_axis, w_axis, c_axis = (1, 2, 3) if spec.data_format == "NHWC" else (2, 3, 1)
+    first = 2 if spec.channels_first else 1
+    c_axis = 1 if spec.channels_first else spec.rank + 1
+    axes = _spatial_axes(spec)
     x = input.rechunk({c_axis: -1})
-    rows = _windows(x.chunks[h_axis], spec.out_h, spec.k_h, spec.stride_h, spec.dil_h, spec.pad_top)
-    cols = _windows(x.chunks[w_axis], spec.out_w, spec.k_w, spec.stride_w, spec.dil_w, spec.pad_left)
-    for axis, windows in ((h_axis, rows), (w_axis, cols)):  # one chunk per output block's window
-        x = x[(slice(None),) * axis + (windows.index,)].rechunk({axis: windows.sizes})
-    chunks = [x.chunks[0], None, None, None]
-    chunks[h_axis], chunks[w_axis], chunks[c_axis] = rows.out_chunks, cols.out_chunks, (spec.out_c,)
-    call = dict(strides=[spec.stride_h, spec.stride_w], data_format=spec.data_format,
-                dilations=[spec.dil_h, spec.dil_w], backend=backend)
-    return x.map_blocks(_block, filters, {h_axis: rows.pads, w_axis: cols.pads}, call,
-                        chunks=tuple(chunks), dtype=spec.dtype, meta=np.empty((0,) * 4, spec.dtype))
+    windows = {first + i: _windows(x.chunks[first + i], *axis) for i, axis in enumerate(axes)}
+    for axis, window in windows.items():  # one chunk per output block's window
+        x = x[(slice(None),) * axis + (window.index,)].rechunk({axis: window.sizes})
+    chunks = [x.chunks[0]] + [None] * (spec.rank + 1)
+    chunks[c_axis] = (spec.out_c,)
+    for axis, window in windows.items():
+        chunks[axis] = window.out_chunks
+    call = dict(strides=[axis[2] for axis in axes], data_format=spec.data_format,
+                dilations=[axis[3] for axis in axes], backend=backend)
+    pads = {axis: window.pads for axis, window in windows.items()}
+    return x.map_blocks(_block, filters, pads, call, chunks=tuple(chunks), dtype=spec.dtype,
+                        meta=np.empty((0,) * (spec.rank + 2), spec.dtype))
+
+
+def _spatial_axes(spec):
+    """Per spatial axis, in ``data_format`` order: output size, kernel, stride, dilation, pad before."""
+    axes = zip((spec.out_d, spec.out_h, spec.out_w), (spec.k_d, spec.k_h, spec.k_w),
+               (spec.stride_d, spec.stride_h, spec.stride_w), (spec.dil_d, spec.dil_h, spec.dil_w),
+               (spec.pad_front, spec.pad_top, spec.pad_left))
+    return list(axes)[3 - spec.rank:]
 
 
 @dataclass(frozen=True)
@@ -162,4 +244,4 @@ def _block(x, filters, pads, call, block_info=None):
     """One output block: the in-memory call on its window, with its explicit padding."""
     block = block_info[None]
     padding = [pads[axis][i] if axis in pads else (0, 0) for axis, i in enumerate(block["chunk-location"])]
-    return api.conv2d_transpose(x, filters, list(block["chunk-shape"]), padding=padding, **call)
+    return api.conv_transpose(x, filters, list(block["chunk-shape"]), padding=padding, **call)
