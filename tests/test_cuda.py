@@ -386,13 +386,13 @@ def test_cuda_kernels_compile_for_the_gpu():
         from numba_convt.backends import cuda as cb
 
         def arr(dtype, layout="C"):
-            return types.Array(from_dtype(np.dtype(dtype)), 4, layout)
+            return types.Array(from_dtype(np.dtype(dtype)), 5, layout)
 
         for dtype in ("float32", "float64", "int32", "int64", "complex64", "complex128"):
             for layout in "CA":
-                compile_ptx(cb._conv2d_transpose_nhwc.py_func,
-                            (arr(dtype, layout), arr(dtype, layout), arr(dtype)) + (types.int64,) * 9, cc=(8, 0))
-        for kernel in (cb._copy, cb._nchw_to_nhwc, cb._nhwc_to_nchw):
+                compile_ptx(cb._conv_transpose_ndhwc.py_func,
+                            (arr(dtype, layout), arr(dtype, layout), arr(dtype)) + (types.int64,) * 13, cc=(8, 0))
+        for kernel in (cb._copy, cb._to_channels_last, cb._to_channels_first):
             for src, dst in [("float16", "float32"), ("float32", "float16"), ("int32", "float64"),
                              ("int64", "complex128"), ("complex64", "complex64")]:
                 compile_ptx(kernel.py_func, (arr(src, "A"), arr(dst)), cc=(8, 0))
