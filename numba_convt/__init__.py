@@ -8,12 +8,16 @@ Public API
 ----------
 conv2d_transpose
     The operation (``help(numba_convt.conv2d_transpose)``).
+conv1d_transpose, conv3d_transpose, conv_transpose
+    The same for 1 and 3 spatial dimensions, and by the rank of ``output_shape``.
 plan, Plan
     Validate a call once and choose its kernel, then run it on many arrays.
 warmup
     Compile the kernels ahead of the first call.
 conv2d_transpose_output_shape, conv2d_transpose_output_sizes
     The output shape Keras/JAX/PyTorch pick, or every one TensorFlow accepts.
+conv_transpose_output_shape, conv_transpose_output_sizes
+    The same for every rank.
 available_backends, get_backend, register_backend
     The backend registry: ``"cpu"`` (the default), ``"numpy"`` (the
     reference), ``"cuda"`` where it can run, and your own.
@@ -39,9 +43,13 @@ from ._normalize import Spec
 from ._plan import Plan, plan
 from ._registry import available_backends, get_backend, register_backend
 from ._warmup import warmup
-from .api import conv2d_transpose
-from .shapes import conv2d_transpose_output_shape, conv2d_transpose_output_sizes
+from .api import conv1d_transpose, conv2d_transpose, conv3d_transpose, conv_transpose
+from .shapes import (
+    conv2d_transpose_output_shape, conv2d_transpose_output_sizes, conv_transpose_output_shape,
+    conv_transpose_output_sizes,
+)
 
-__all__ = ["Plan", "Spec", "available_backends", "conv2d_transpose", "conv2d_transpose_output_shape",
-           "conv2d_transpose_output_sizes", "get_backend", "plan", "register_backend", "warmup"]
+__all__ = ["Plan", "Spec", "available_backends", "conv1d_transpose", "conv2d_transpose", "conv2d_transpose_output_shape",
+           "conv2d_transpose_output_sizes", "conv3d_transpose", "conv_transpose",
+           "conv_transpose_output_shape", "conv_transpose_output_sizes", "get_backend", "plan", "register_backend", "warmup"]
 __version__ = "0.1.0"

@@ -20,7 +20,10 @@ _PARTS = {np.dtype(dtype): parts for dtype, parts in [
     ("float16", ("f", 16)), ("float32", ("f", 32)), ("float64", ("f", 64)),
     ("int32", ("i", 32)), ("int64", ("i", 64)), ("complex64", ("c", 32)), ("complex128", ("c", 64)),
 ]}
-DATA_FORMATS = ("NHWC", "NCHW")
+# per spatial rank: the (channels-last, channels-first) data formats, the axes' names
+_FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
+_AXES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+_KERNEL = {1: "K", 2: "KH, KW", 3: "KD, KH, KW"}
 _INT32_MAX = 2**31 - 1  # TF's output_shape is an int32 tensor
 
 
@@ -34,15 +37,23 @@ class Spec:
     the full transposed output. ``groups`` input-channel groups map onto
     ``out_c // groups`` output channels each.
 
+    One spec describes 1, 2 and 3 spatial dimensions (``rank``) as depth,
+    height and width: the axes a call does not have are unit axes (size 1,
+    kernel 1, stride 1, no padding), so 1-D is 2-D with a unit height, as in
+    TensorFlow, and 2-D is 3-D with a unit depth.
+
     Attributes
     ----------
-    data_format : {"NHWC", "NCHW"}
-        The caller's layout; backends always receive NHWC arrays.
-    batch, in_h, in_w, in_c, out_h, out_w, out_c : int
+    data_format : str
+        The caller's layout: ``"NWC"``/``"NCW"``, ``"NHWC"``/``"NCHW"`` or
+        ``"NDHWC"``/``"NCDHW"``; backends receive channels-last arrays.
+    rank : {1, 2, 3}
+        The number of spatial dimensions.
+    batch, in_d, in_h, in_w, in_c, out_d, out_h, out_w, out_c : int
         Input and result sizes.
-    k_h, k_w, stride_h, stride_w, dil_h, dil_w : int
+    k_d, k_h, k_w, stride_d, stride_h, stride_w, dil_d, dil_h, dil_w : int
         Filter size, strides and dilations.
-    pad_top, pad_bottom, pad_left, pad_right : int
+    pad_front, pad_back, pad_top, pad_bottom, pad_left, pad_right : int
         The forward convolution's padding (SAME and VALID resolved).
     groups : int
         Number of channel groups.
@@ -85,24 +96,37 @@ class Spec:
     groups: int
     dtype: np.dtype
     compute_dtype: np.dtype
+    rank: int = 2
+    in_d: int = 1
+    out_d: int = 1
+    k_d: int = 1
+    stride_d: int = 1
+    dil_d: int = 1
+    pad_front: int = 0
+    pad_back: int = 0
+
+    @property
+    def channels_first(self):
+        """Whether ``data_format`` puts channels before the spatial axes."""
+        return self.data_format[1] == "C"
 
     @property
     def output_shape(self):
         """The result's shape, in ``data_format`` order."""
-        if self.data_format == "NCHW":
-            return (self.batch, self.out_c, self.out_h, self.out_w)
-        return (self.batch, self.out_h, self.out_w, self.out_c)
+        spatial = (self.out_d, self.out_h, self.out_w)[3 - self.rank:]
+        return (self.batch, self.out_c, *spatial) if self.channels_first else (self.batch, *spatial, self.out_c)
 
     @property
     def nhwc_output_shape(self):
-        """The shape of the NHWC buffer the kernels write."""
-        return (self.batch, self.out_h, self.out_w, self.out_c)
+        """The shape of the channels-last buffer the kernels write (``NWC``, ``NHWC`` or ``NDHWC``)."""
+        return (self.batch, *(self.out_d, self.out_h, self.out_w)[3 - self.rank:], self.out_c)
 
 
-def normalize(input, filters, output_shape, strides, padding, data_format, dilations):
-    """Validate the arguments of ``conv2d_transpose`` and build its :class:`Spec`.
+def normalize(input, filters, output_shape, strides, padding, data_format, dilations, rank=2):
+    """Validate the arguments of a ``rank``-D transposed convolution and build its :class:`Spec`.
 
-    ``input`` and ``filters`` must already be NumPy arrays; nothing is allocated.
+    ``input`` and ``filters`` must already be arrays (anything with ``shape``
+    and ``dtype``); nothing is allocated.
 
     Raises
     ------
@@ -112,55 +136,70 @@ def normalize(input, filters, output_shape, strides, padding, data_format, dilat
         For everything else TensorFlow refuses, with the argument, the value
         and what is accepted.
     """
-    data_format, (stride_h, stride_w), (dil_h, dil_w), pads = window_args(strides, padding, data_format, dilations)
+    data_format, strides, dilations, pads = window_args(strides, padding, data_format, dilations, rank)
     dtype, compute_dtype = _dtypes(input, filters)
-    (batch, in_h, in_w, in_c), (k_h, k_w, group_out_c, filter_in_c) = check_shapes(
-        input.shape, filters.shape, data_format, "input", "filters")
-    out = _output_shape(output_shape, data_format, batch, group_out_c)
-    _, out_h, out_w, out_c = out
+    (batch, *in_sizes, in_c), filters_shape = check_shapes(input.shape, filters.shape, data_format, "input", "filters")
+    *kernel, group_out_c, filter_in_c = filters_shape
+    batch_out, *out_sizes, out_c = _output_shape(output_shape, data_format, batch, group_out_c)
     groups = _groups(out_c, group_out_c, in_c, filter_in_c, filters.shape, input.shape)
-    if out[0] != batch:
+    if batch_out != batch:
         raise ValueError(
-            f"output_shape batch {out[0]} must equal the input batch {batch} "
+            f"output_shape batch {batch_out} must equal the input batch {batch} "
             f"(input.shape={input.shape})"
         )
     kind = padding_kind(padding)
-    h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
-    pad_top, pad_bottom = _spatial_pads("height", h_axis, kind, in_h, out_h, k_h, stride_h, dil_h, pads[0])
-    pad_left, pad_right = _spatial_pads("width", w_axis, kind, in_w, out_w, k_w, stride_w, dil_w, pads[1])
+    first = 2 if data_format[1] == "C" else 1
+    pads = [
+        _spatial_pads(name, first + axis, kind, *sizes)
+        for axis, (name, *sizes) in enumerate(zip(_AXES[rank], in_sizes, out_sizes, kernel, strides, dilations, pads))
+    ]
+    (in_d, in_h, in_w), (out_d, out_h, out_w), (k_d, k_h, k_w), (stride_d, stride_h, stride_w), \
+        (dil_d, dil_h, dil_w) = (_as_3d(values, 1) for values in (in_sizes, out_sizes, kernel, strides, dilations))
+    (pad_front, pad_back), (pad_top, pad_bottom), (pad_left, pad_right) = _as_3d(pads, (0, 0))
     return Spec(
         data_format, batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
         stride_h, stride_w, dil_h, dil_w, pad_top, pad_bottom, pad_left, pad_right,
-        groups, dtype, compute_dtype,
+        groups, dtype, compute_dtype, rank, in_d, out_d, k_d, stride_d, dil_d, pad_front, pad_back,
     )
 
 
-def window_args(strides, padding, data_format, dilations):
-    """Validated ``data_format``, ``(stride_h, stride_w)``, ``(dil_h, dil_w)`` and
-    spatial ``[(before, after), (before, after)]`` pads."""
-    data_format = _data_format(data_format)
-    strides = _window(strides, "strides", data_format, minimum=1)
+def _as_3d(values, unit):
+    """Per-axis ``values`` of 1 to 3 spatial axes as (depth, height, width), ``unit`` for the missing ones."""
+    return [unit] * (3 - len(values)) + list(values)
+
+
+def window_args(strides, padding, data_format, dilations, rank=2):
+    """Validated ``data_format`` and per spatial axis: strides, dilations and
+    ``(before, after)`` pads."""
+    data_format = _data_format(data_format, rank)
+    strides = _window(1 if strides is None else strides, "strides", data_format, minimum=1)
     dilations = _window(1 if dilations is None else dilations, "dilations", data_format, minimum=1)
     return data_format, strides, dilations, _padding(padding, data_format)
 
 
 def check_shapes(input_shape, filters_shape, data_format, input_name, filters_name):
-    """The NHWC input shape and the filters shape as int tuples, checked for rank
-    and a non-empty kernel; the names are the caller's argument names."""
-    _check_rank(input_shape, input_name)
-    _check_rank(filters_shape, filters_name)
-    k_h, k_w, group_out_c, _ = filters_shape
-    if k_h < 1 or k_w < 1 or group_out_c < 1:
+    """The channels-last input shape and the filters shape as int tuples, checked
+    for rank and a non-empty kernel; the names are the caller's argument names."""
+    rank = len(data_format) - 2
+    _check_rank(input_shape, input_name, rank)
+    _check_rank(filters_shape, filters_name, rank)
+    if min(filters_shape[:-1]) < 1:
+        names = ", ".join(_AXES[rank])
         raise ValueError(
-            f"{filters_name} must have non-zero height, width and output channels "
-            f"(shape [KH, KW, C_out, C_in]); got shape {filters_shape}"
+            f"{filters_name} must have non-zero {names} and output channels "
+            f"(shape [{_KERNEL[rank]}, C_out, C_in]); got shape {tuple(filters_shape)}"
         )
-    return _to_nhwc(input_shape, data_format), tuple(filters_shape)
+    return to_channels_last(input_shape, data_format), tuple(filters_shape)
 
 
 def _outer_axes(data_format):
     """Positions of batch and channels in a ``data_format`` shape."""
-    return (0, 3) if data_format == "NHWC" else (0, 1)
+    return (0, 1) if data_format[1] == "C" else (0, len(data_format) - 1)
+
+
+def _spatial(items, data_format):
+    """The spatial entries of ``items`` given in ``data_format`` order."""
+    return items[2:] if data_format[1] == "C" else items[1:-1]
 
 
 def padding_kind(padding):
@@ -236,13 +275,16 @@ def inconsistent_size_message(what, name, padding, in_size, kernel, stride, dila
     )
 
 
-def _data_format(data_format):
+def _data_format(data_format, rank):
+    """``data_format``, ``None`` meaning the rank's channels-last one."""
+    formats = _FORMATS[rank]
     if data_format is None:
-        return "NHWC"
+        return formats[0]
+    accepted = " or ".join(map(repr, formats))
     if not isinstance(data_format, str):
-        raise TypeError(f"data_format must be a string, 'NHWC' or 'NCHW'; got {data_format!r}")
-    if data_format not in DATA_FORMATS:
-        raise ValueError(f"data_format must be 'NHWC' or 'NCHW'; got {data_format!r}")
+        raise TypeError(f"data_format must be a string, {accepted}; got {data_format!r}")
+    if data_format not in formats:
+        raise ValueError(f"data_format must be {accepted} for {rank}-D; got {data_format!r}")
     return data_format
 
 
@@ -276,30 +318,35 @@ def _sequence(value, what):
 
 
 def _window(value, what, data_format, minimum, outer=1):
-    """``strides``/``dilations`` as ``(h, w)``: int, or length 1, 2 or 4 (with
-    ``outer`` in the batch and channel entries)."""
+    """``strides``/``dilations`` per spatial axis: an int, or length 1, the
+    rank, or the rank + 2 (with ``outer`` in the batch and channel entries)."""
+    rank = len(data_format) - 2
     items = _sequence(value, what)
     if items is None:
         items = [value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value]
     items = [_integer(v, f"{what} entries", integral_floats=True) for v in items]
-    if len(items) == 4:
+    if len(items) == rank + 2:
         if [items[i] for i in _outer_axes(data_format)] != [outer, outer]:
             raise ValueError(
                 f"{what}={items} must be {outer} in the batch and channel dimensions "
                 f"({data_format} order)"
             )
-        items = items[1:3] if data_format == "NHWC" else items[2:4]
+        items = _spatial(items, data_format)
     elif len(items) == 1:
-        items = items * 2
-    elif len(items) != 2:
-        raise ValueError(f"{what} should be of length 1, 2 or 4. Received: {what}={items} of length {len(items)}")
+        items = items * rank
+    elif len(items) != rank:
+        lengths = ", ".join(map(str, sorted({1, rank})))
+        raise ValueError(
+            f"{what} should be of length {lengths} or {rank + 2}. Received: {what}={items} of length {len(items)}"
+        )
     if min(items) < minimum or max(items) > _INT32_MAX:
         raise ValueError(f"{what}={items} must all be in [{minimum}, 2**31 - 1]")
     return items
 
 
 def _padding(padding, data_format):
-    """Spatial ``[(before, after), (before, after)]`` pads; zeros for SAME/VALID."""
+    """Spatial ``(before, after)`` pads; zeros for SAME/VALID."""
+    size = len(data_format)
     if isinstance(padding, str):
         if padding.upper() == "EXPLICIT":
             raise ValueError(
@@ -308,28 +355,30 @@ def _padding(padding, data_format):
             )
         if padding.upper() not in ("SAME", "VALID"):
             raise ValueError(
-                f"padding must be 'SAME', 'VALID' (any letter case) or a list of four "
+                f"padding must be 'SAME', 'VALID' (any letter case) or a list of {size} "
                 f"[before, after] pairs; got {padding!r}"
             )
-        return [(0, 0), (0, 0)]
+        return [(0, 0)] * (size - 2)
     pairs = padding.tolist() if isinstance(padding, np.ndarray) and padding.ndim else _sequence(padding, "padding")
     if pairs is None:
-        raise TypeError(f"padding must be a string or a list of four [before, after] pairs; got {padding!r}")
+        raise TypeError(f"padding must be a string or a list of {size} [before, after] pairs; got {padding!r}")
     for i, pair in enumerate(pairs):
         if _sequence(pair, "padding") is None or len(pair) != 2:
             raise ValueError(
                 f"When `padding` is a list, each element of `padding` must be a list/tuple "
                 f"of size 2. Received: padding={padding!r} with element at index {i}: {pair!r}"
             )
-    if len(pairs) != 4:
-        raise ValueError(f"When padding is a list, it must be of size 4. Received: padding={padding!r} of size {len(pairs)}")
+    if len(pairs) != size:
+        raise ValueError(
+            f"When padding is a list, it must be of size {size} ({data_format}). "
+            f"Received: padding={padding!r} of size {len(pairs)}"
+        )
     pairs = [[_integer(v, "padding entries") for v in pair] for pair in pairs]
     if min(min(pair) for pair in pairs) < 0 or max(max(pair) for pair in pairs) > _INT32_MAX:
         raise ValueError(f"padding={pairs} entries must be in [0, 2**31 - 1]")
     if any(pairs[i] != [0, 0] for i in _outer_axes(data_format)):
         raise ValueError(f"padding={pairs} must be [0, 0] in the batch and channel dimensions ({data_format} order)")
-    spatial = pairs[1:3] if data_format == "NHWC" else pairs[2:4]
-    return [tuple(pair) for pair in spatial]
+    return [tuple(pair) for pair in _spatial(pairs, data_format)]
 
 
 def _dtypes(input, filters):
@@ -406,28 +455,32 @@ def result_dtype(a, b):
     return np.dtype({"i": "int", "f": "float", "c": "complex"}[kind] + str(bits * (2 if kind == "c" else 1)))
 
 
-def _check_rank(shape, what):
-    if len(shape) != 4:
-        raise ValueError(f"{what} must be 4-D; got {len(shape)}-D with shape {shape}")
+def _check_rank(shape, what, rank):
+    if len(shape) != rank + 2:
+        raise ValueError(f"{what} must be {rank + 2}-D; got {len(shape)}-D with shape {tuple(shape)}")
 
 
-def _to_nhwc(shape, data_format):
-    return tuple(shape) if data_format == "NHWC" else (shape[0], shape[2], shape[3], shape[1])
+def to_channels_last(shape, data_format):
+    """``shape`` (in ``data_format`` order) with the channels last, as a tuple."""
+    return (shape[0], *shape[2:], shape[1]) if data_format[1] == "C" else tuple(shape)
 
 
 def _output_shape(output_shape, data_format, batch, group_out_c):
-    """``output_shape`` as NHWC ints; length 2 takes batch and channels from the arrays."""
+    """``output_shape`` as channels-last ints; for 2-D, length 2 takes batch and
+    channels from the arrays (TF's 1-D and 3-D ops have no such form)."""
+    rank = len(data_format) - 2
     items = int_list(output_shape, "output_shape")
-    if len(items) == 2:
+    if len(items) == 2 and rank == 2:
         items = [batch, items[0], items[1], group_out_c] if data_format == "NHWC" else [batch, group_out_c, *items]
-    elif len(items) != 4:
+    elif len(items) != rank + 2:
+        spatial = " or 2 values ([H, W])" if rank == 2 else ""
         raise ValueError(
-            f"output_shape must have 4 values ({data_format}) or 2 values ([H, W]); "
+            f"output_shape must have {rank + 2} values ({data_format}){spatial}; "
             f"got {len(items)}: {output_shape!r}"
         )
     if min(items) < 0 or max(items) > _INT32_MAX:
         raise ValueError(f"output_shape={items} entries must be in [0, 2**31 - 1]")
-    return _to_nhwc(items, data_format)
+    return to_channels_last(items, data_format)
 
 
 def int_list(value, what):
@@ -478,16 +531,16 @@ def check_size(spec, input, filters):
     """Refuse calls whose buffers cannot fit in memory before anything allocates them
     (a separate step: a lazy ``numba_convt.dask`` result may exceed memory).
 
-    Counted: the result; the NHWC compute buffer when the result is NCHW or of
+    Counted: the result; the channels-last compute buffer when the result is channels-first or of
     a half dtype; copies of ``input``/``filters`` when they are not already
-    C-contiguous NHWC arrays of the compute dtype (e.g. broadcast views).
+    C-contiguous channels-last arrays of the compute dtype (e.g. broadcast views).
     """
-    out, dtype, compute_dtype, data_format = spec.output_shape, spec.dtype, spec.compute_dtype, spec.data_format
+    out, dtype, compute_dtype, channels_first = spec.output_shape, spec.dtype, spec.compute_dtype, spec.channels_first
     elements = math.prod(out)
     nbytes = elements * dtype.itemsize
-    if data_format == "NCHW" or compute_dtype != dtype:
+    if channels_first or compute_dtype != dtype:
         nbytes += elements * compute_dtype.itemsize
-    for array, transposed in ((input, data_format == "NCHW"), (filters, False)):
+    for array, transposed in ((input, channels_first), (filters, False)):
         copied = transposed or array.dtype != compute_dtype or not _is_c_contiguous(array)
         nbytes += math.prod(array.shape) * compute_dtype.itemsize if copied else 0
     if not hasattr(os, "sysconf"):  # Windows: NumPy's own MemoryError still applies

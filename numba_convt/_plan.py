@@ -45,17 +45,23 @@ class _Generic:
         self.run = functools.partial(backend.run, spec)
 
 
-def plan(input_shape, filters_shape, output_shape, strides, padding="SAME", data_format="NHWC",
+def plan(input_shape, filters_shape, output_shape, strides, padding="SAME", data_format=None,
          dilations=None, *, dtype=np.float32, filters_dtype=None, backend="auto"):
-    """Validate a ``conv2d_transpose`` call once, to run it on many arrays.
+    """Validate a transposed-convolution call once, to run it on many arrays.
+
+    The call is 1-D, 2-D or 3-D by the length of ``input_shape`` (3, 4 or
+    5), as :func:`numba_convt.conv1d_transpose`,
+    :func:`numba_convt.conv2d_transpose` or
+    :func:`numba_convt.conv3d_transpose` would make it.
 
     Parameters
     ----------
     input_shape, filters_shape : sequence of int
         The shapes of ``input`` (in ``data_format`` order) and ``filters``
-        (``[height, width, output_channels, in_channels]``).
+        (``[*kernel, output_channels, in_channels]``).
     output_shape, strides, padding, data_format, dilations
-        As for :func:`numba_convt.conv2d_transpose`.
+        As for the function of that rank; ``data_format`` defaults to its
+        channels-last one.
     dtype : dtype, default float32
         The dtype of ``input``.
     filters_dtype : dtype, optional
@@ -81,6 +87,8 @@ def plan(input_shape, filters_shape, output_shape, strides, padding="SAME", data
     --------
     >>> import numpy as np
     >>> import numba_convt
+    >>> numba_convt.plan([1, 5, 2], [3, 4, 2], [1, 10, 4], strides=2).output_shape  # 1-D, NWC
+    (1, 10, 4)
     >>> p = numba_convt.plan([1, 2, 2, 1], [3, 3, 1, 1], [1, 4, 4, 1], strides=2)
     >>> p.output_shape, p.dtype
     ((1, 4, 4, 1), dtype('float32'))
@@ -94,11 +102,15 @@ def plan(input_shape, filters_shape, output_shape, strides, padding="SAME", data
     input = _Meta(_shape(input_shape, "input_shape"), _dtype(dtype, "dtype"))
     filters = _Meta(_shape(filters_shape, "filters_shape"),
                     input.dtype if filters_dtype is None else _dtype(filters_dtype, "filters_dtype"))
-    return Plan(get_backend(backend), input, filters, (output_shape, strides, padding, data_format, dilations))
+    rank = len(input.shape) - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(f"input_shape must have 3, 4 or 5 values (1-D, 2-D or 3-D); got {list(input.shape)}")
+    args = (output_shape, strides, padding, data_format, dilations, rank)
+    return Plan(get_backend(backend), input, filters, args)
 
 
 class Plan:
-    """A validated ``conv2d_transpose`` call; made by :func:`numba_convt.plan`.
+    """A validated transposed-convolution call; made by :func:`numba_convt.plan`.
 
     Immutable but for :meth:`set_filters`, so one plan may run in several
     threads at once (with filters passed, or set before the threads start).
@@ -124,7 +136,7 @@ class Plan:
         self.input_dtype, self.filters_dtype = _native(input.dtype), _native(filters.dtype)
         self.output_shape, self.dtype = spec.output_shape, spec.dtype
         self._kernel = (backend.plan or functools.partial(_Generic, backend))(spec)
-        self._moved = spec.data_format == "NCHW" and not self._kernel.takes_nchw
+        self._moved = spec.channels_first and not self._kernel.takes_nchw
         self._filters = None
 
     def __repr__(self):
@@ -184,7 +196,7 @@ class Plan:
 
     def run_host(self, input, filters, out, stream):
         """NumPy in and out, arrays already checked: the backend fills a buffer
-        of the compute dtype, NHWC unless it takes NCHW as it is."""
+        of the compute dtype, channels-last unless it takes channels-first as it is."""
         spec, moved = self.spec, self._moved
         if stream is not None and self._backend.run_device is None:
             raise ValueError(f"stream= is for the 'cuda' backend; backend {self.backend!r} runs on the host")
@@ -214,8 +226,9 @@ class Plan:
 
 
 def cached_plan(backend, input, filters, args):
-    """The plan of a host call to ``conv2d_transpose``: a recent one for the same
-    signature, else a new one (kept, the oldest going when ``_CACHE_SIZE`` are)."""
+    """The plan of a host call: a recent one for the same signature (``args``,
+    the rank last, included), else a new one (kept, the oldest going when
+    ``_CACHE_SIZE`` are)."""
     try:
         key = (backend.name, input.shape, input.dtype, input.flags.c_contiguous,
                filters.shape, filters.dtype, filters.flags.c_contiguous, *map(_frozen, args))
@@ -311,7 +324,7 @@ def _check_out(out, spec, input, filters):
 
 
 def device_call(backend, input, filters, args, out, stream):
-    """``conv2d_transpose`` on device arrays: validated afresh each call."""
+    """A call on device arrays: validated afresh each call."""
     input, filters = _takes_device(backend).as_device_array(input), backend.as_device_array(filters)
     return Plan(backend, input, filters, args).run_device(input, filters, out, stream)
 

@@ -1,4 +1,13 @@
-"""The public ``conv2d_transpose``: pick a backend, then run the call's plan (``_plan``)."""
+"""The public functions: pick a backend, then run the call's plan (``_plan``).
+
+``conv2d_transpose`` documents the arguments; ``conv1d_transpose``,
+``conv3d_transpose`` and ``conv_transpose`` take the same ones for 1 and 3
+spatial dimensions, through the same normalization, plans and backends.
+"""
+
+import collections.abc
+
+import numpy as np
 
 from ._plan import as_array, on_device, cached_plan, device_call
 from ._registry import get_backend
@@ -42,7 +51,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
         Length 1, 2 or 4. The stride of the sliding window for each dimension
         of ``input``. If a single value is given it is replicated in the
         ``H`` and ``W`` dimension. With 4 values, in ``data_format`` order,
-        the ``N`` and ``C`` entries must be 1.
+        the ``N`` and ``C`` entries must be 1. ``None`` means 1.
     padding : str or sequence, default "SAME"
         Either ``"VALID"`` or ``"SAME"`` (*Beyond TF*: in any letter case):
         the padding algorithm, as for ``conv2d``. Or explicit padding: four
@@ -175,10 +184,177 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",
     array([[[[  11, 1100]]]], dtype=int32)
     """
     del name  # TF compatibility only
+    return _call(2, input, filters, (output_shape, strides, padding, data_format, dilations), backend, out, stream)
+
+
+def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC",
+                     dilations=None, name=None, *, backend="auto", out=None, stream=None):
+    """The transpose of ``conv1d``: TensorFlow's ``tf.nn.conv1d_transpose`` on NumPy arrays.
+
+    :func:`conv2d_transpose` with one spatial dimension (TensorFlow runs it
+    as 2-D with a unit height): the same rules, dtypes, groups, backends,
+    ``out`` and ``stream``.
+
+    Parameters
+    ----------
+    input : array_like or device array
+        ``[batch, width, in_channels]`` (``NWC``) or ``[batch, in_channels,
+        width]`` (``NCW``).
+    filters : array_like or device array
+        ``[width, output_channels, in_channels]``.
+    output_shape : sequence of int or 1-D integer array
+        3 values in ``data_format`` order (no spatial-only form).
+    strides, dilations : int or sequence of int
+        Length 1 or 3 (3 in ``data_format`` order, the ``N`` and ``C``
+        entries 1: TensorFlow reads them differently, and ignores some; here
+        they must be 1). ``None`` means 1.
+    padding : str or sequence, default "SAME"
+        ``"SAME"`` or ``"VALID"`` (any letter case). *Beyond TF*: three
+        ``[before, after]`` pairs in ``data_format`` order.
+    data_format : {"NWC", "NCW"}, default "NWC"
+        *Beyond TF*: TF's CPU kernel refuses ``NCW`` for most dtypes; every backend takes it.
+    name : str, optional
+        Ignored.
+    backend, out, stream
+        As for :func:`conv2d_transpose`.
+
+    Returns
+    -------
+    numpy.ndarray or numba device array
+        Shape ``output_shape``; dtypes as for :func:`conv2d_transpose`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`conv2d_transpose`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba_convt import conv1d_transpose
+    >>> x = np.array([[[1.0], [2.0], [3.0]]])               # NWC: 3 samples, 1 channel
+    >>> f = np.ones((3, 1, 1))                               # [K, C_out, C_in]
+    >>> conv1d_transpose(x, f, [1, 6, 1], strides=2)[0, :, 0]
+    array([1., 1., 3., 2., 5., 3.])
+    """
+    del name  # TF compatibility only
+    return _call(1, input, filters, (output_shape, strides, padding, data_format, dilations), backend, out, stream)
+
+
+def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NDHWC",
+                     dilations=None, name=None, *, backend="auto", out=None, stream=None):
+    """The transpose of ``conv3d``: TensorFlow's ``tf.nn.conv3d_transpose`` on NumPy arrays.
+
+    :func:`conv2d_transpose` with a depth axis: the same rules, dtypes,
+    groups, backends, ``out`` and ``stream``.
+
+    Parameters
+    ----------
+    input : array_like or device array
+        ``[batch, depth, height, width, in_channels]`` (``NDHWC``) or
+        ``[batch, in_channels, depth, height, width]`` (``NCDHW``).
+    filters : array_like or device array
+        ``[depth, height, width, output_channels, in_channels]``.
+    output_shape : sequence of int or 1-D integer array
+        5 values in ``data_format`` order (no spatial-only form).
+    strides, dilations : int or sequence of int
+        Length 1, 3 (depth, height, width) or 5 (``data_format`` order, the
+        ``N`` and ``C`` entries 1). ``None`` means 1.
+    padding : str or sequence, default "SAME"
+        ``"SAME"`` or ``"VALID"`` (any letter case). *Beyond TF*: five
+        ``[before, after]`` pairs in ``data_format`` order.
+    data_format : {"NDHWC", "NCDHW"}, default "NDHWC"
+        *Beyond TF*: TF's CPU kernel refuses ``NCDHW``; every backend takes it.
+    name : str, optional
+        Ignored.
+    backend, out, stream
+        As for :func:`conv2d_transpose`.
+
+    Returns
+    -------
+    numpy.ndarray or numba device array
+        Shape ``output_shape``; dtypes as for :func:`conv2d_transpose`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`conv2d_transpose`.
+
+    Notes
+    -----
+    *Beyond TF* (TF's CPU kernel refuses them): dilations, groups
+    (``output_shape``'s channels a multiple of ``filters.shape[3]``), and
+    the integer and complex dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba_convt import conv3d_transpose
+    >>> x = np.ones((1, 2, 2, 2, 1), np.float32)           # NDHWC
+    >>> f = np.ones((2, 2, 2, 1, 1), np.float32)           # [KD, KH, KW, C_out, C_in]
+    >>> y = conv3d_transpose(x, f, [1, 4, 4, 4, 1], strides=2)
+    >>> y.shape, float(y.sum())
+    ((1, 4, 4, 4, 1), 64.0)
+    """
+    del name  # TF compatibility only
+    return _call(3, input, filters, (output_shape, strides, padding, data_format, dilations), backend, out, stream)
+
+
+def conv_transpose(input, filters, output_shape, strides, padding="SAME", data_format=None,
+                   dilations=None, name=None, *, backend="auto", out=None, stream=None):
+    """TensorFlow's ``tf.nn.conv_transpose``: the 1-D, 2-D or 3-D op by ``len(output_shape)``.
+
+    ``output_shape`` of 3, 4 or 5 values calls :func:`conv1d_transpose`,
+    :func:`conv2d_transpose` or :func:`conv3d_transpose` with every other
+    argument unchanged (``data_format=None``: that function's default).
+    The input's rank is not consulted: a mismatch is that function's error.
+
+    Parameters
+    ----------
+    input, filters, output_shape, strides, padding, data_format, dilations, name, backend, out, stream
+        As for the function of that rank.
+
+    Returns
+    -------
+    numpy.ndarray or numba device array
+        As for the function of that rank.
+
+    Raises
+    ------
+    ValueError
+        If ``output_shape`` is not a sized collection of 3, 4 or 5 values,
+        and as for the function of that rank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba_convt import conv_transpose
+    >>> x, f = np.ones((2, 4, 3)), np.ones((2, 5, 3))       # 1-D: NWC input, [K, C_out, C_in]
+    >>> conv_transpose(x, f, [2, 8, 5], strides=2).shape
+    (2, 8, 5)
+    """
+    del name  # TF compatibility only
+    rank = _length(output_shape) - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(f"`output_shape` must be of length 3, 4 or 5. Received: output_shape={output_shape!r} "
+                         f"of length {rank + 2}.")
+    return _call(rank, input, filters, (output_shape, strides, padding, data_format, dilations), backend, out, stream)
+
+
+def _length(output_shape):
+    """``len(output_shape)``, or ValueError for what has none (TF's message)."""
+    sized = isinstance(output_shape, collections.abc.Sized) and not isinstance(output_shape, (str, bytes))
+    if not sized or (isinstance(output_shape, np.ndarray) and output_shape.ndim != 1):
+        raise ValueError(f"`output_shape` must be a tensor or sized collection. Received: output_shape={output_shape!r}")
+    return len(output_shape)
+
+
+def _call(rank, input, filters, args, backend, out, stream):
+    """Run a ``rank``-D call: on the device for device arrays, else through a cached plan."""
     device = on_device(input, filters, out)
     auto = isinstance(backend, str) and backend.lower() == "auto"
     chosen = get_backend("cuda" if device and auto else backend)
-    args = (output_shape, strides, padding, data_format, dilations)
+    args = (*args, rank)
     if device:
         return device_call(chosen, input, filters, args, out, stream)
     input, filters = as_array(input, "input"), as_array(filters, "filters")

@@ -1,6 +1,6 @@
-"""Output shapes for :func:`numba_convt.conv2d_transpose`, without arrays.
+"""Output shapes for the transposed convolutions, without arrays.
 
-``conv2d_transpose`` needs an explicit ``output_shape`` because several
+``conv2d_transpose`` (and its 1-D and 3-D siblings) needs an explicit ``output_shape`` because several
 output sizes map back to the same input size. These helpers give the one that
 Keras, JAX and PyTorch pick, or every size TensorFlow's rule accepts.
 They check their arguments with the same rules and messages as
@@ -8,8 +8,8 @@ They check their arguments with the same rules and messages as
 """
 
 from ._normalize import (
-    _groups, _integer, _to_nhwc, _window, check_shapes, default_output_size, inconsistent_size_message,
-    int_list, legal_output_sizes, padding_kind, window_args,
+    _AXES, _groups, _integer, _window, check_shapes, default_output_size, inconsistent_size_message,
+    int_list, legal_output_sizes, padding_kind, to_channels_last, window_args,
 )
 
 
@@ -77,19 +77,63 @@ def conv2d_transpose_output_shape(input_shape, filters_shape, strides, padding="
     ...                               "NCHW", output_padding=1)
     (1, 6, 10, 10)
     """
+    return _output_shape(2, input_shape, filters_shape, strides, padding, data_format, dilations, output_padding,
+                         groups)
+
+
+def conv_transpose_output_shape(input_shape, filters_shape, strides, padding="SAME", data_format=None,
+                                dilations=None, output_padding=None, groups=1):
+    """:func:`conv2d_transpose_output_shape` for 1, 2 or 3 spatial dimensions.
+
+    The rank is that of ``input_shape`` (3, 4 or 5 values), as for
+    :func:`numba_convt.plan`; ``data_format`` defaults to the rank's
+    channels-last one (``NWC``, ``NHWC``, ``NDHWC``).
+
+    Parameters
+    ----------
+    input_shape, filters_shape, strides, padding, data_format, dilations, output_padding, groups
+        As for :func:`conv2d_transpose_output_shape`, with one entry per
+        spatial axis; ``output_padding`` an int or one value per spatial axis.
+
+    Returns
+    -------
+    tuple of int
+        ``len(input_shape)`` values in ``data_format`` order.
+
+    Examples
+    --------
+    Keras's ``Conv1DTranspose(8, 3, strides=2)`` and ``Conv3DTranspose(4, 3, strides=2, padding="valid")``:
+
+    >>> from numba_convt import conv_transpose_output_shape
+    >>> conv_transpose_output_shape((1, 50, 2), (3, 8, 2), strides=2)
+    (1, 100, 8)
+    >>> conv_transpose_output_shape((1, 4, 5, 6, 2), (3, 3, 3, 4, 2), 2, "VALID")
+    (1, 9, 11, 13, 4)
+
+    PyTorch's ``conv_transpose1d(x, w, stride=2, padding=1, output_padding=1)``, ``x`` NCW:
+
+    >>> conv_transpose_output_shape((1, 4, 5), (3, 6, 4), 2, [[0, 0], [0, 0], [1, 1]], "NCW", output_padding=1)
+    (1, 6, 10)
+    """
+    return _output_shape(_rank(input_shape), input_shape, filters_shape, strides, padding, data_format, dilations,
+                         output_padding, groups)
+
+
+def _output_shape(rank, input_shape, filters_shape, strides, padding, data_format, dilations, output_padding,
+                  groups):
     data_format, strides, dilations, pads, input_shape, filters_shape = _arguments(
-        input_shape, filters_shape, strides, padding, data_format, dilations)
-    batch, in_h, in_w, in_c = _to_nhwc(input_shape, data_format)
-    extra = (None, None) if output_padding is None else _window(
+        rank, input_shape, filters_shape, strides, padding, data_format, dilations)
+    batch, *in_sizes, in_c = to_channels_last(input_shape, data_format)
+    extra = [None] * rank if output_padding is None else _window(
         output_padding, "output_padding", data_format, minimum=0, outer=0)
     groups = _group_count(groups, in_c, input_shape, filters_shape)
     kind = padding_kind(padding)
-    out_h, out_w = (
+    sizes = [
         _size(name, kind, *dim)
-        for name, *dim in zip(("height", "width"), (in_h, in_w), filters_shape[:2], strides, dilations, pads, extra)
-    )
-    out_c = groups * filters_shape[2]
-    return (batch, out_h, out_w, out_c) if data_format == "NHWC" else (batch, out_c, out_h, out_w)
+        for name, *dim in zip(_AXES[rank], in_sizes, filters_shape[:rank], strides, dilations, pads, extra)
+    ]
+    out_c = groups * filters_shape[rank]
+    return (batch, out_c, *sizes) if data_format[1] == "C" else (batch, *sizes, out_c)
 
 
 def conv2d_transpose_output_sizes(input_shape, filters_shape, strides, padding="SAME",
@@ -121,19 +165,54 @@ def conv2d_transpose_output_sizes(input_shape, filters_shape, strides, padding="
     >>> list(heights), list(widths)
     ([13, 14], [15, 16, 17])
     """
+    return _output_sizes(2, input_shape, filters_shape, strides, padding, data_format, dilations)
+
+
+def conv_transpose_output_sizes(input_shape, filters_shape, strides, padding="SAME", data_format=None,
+                                dilations=None):
+    """:func:`conv2d_transpose_output_sizes` for 1, 2 or 3 spatial dimensions.
+
+    Parameters
+    ----------
+    input_shape, filters_shape, strides, padding, data_format, dilations
+        As for :func:`conv_transpose_output_shape`.
+
+    Returns
+    -------
+    tuple of range
+        One range per spatial axis, in depth, height, width order.
+
+    Examples
+    --------
+    >>> from numba_convt import conv_transpose_output_sizes
+    >>> conv_transpose_output_sizes((1, 6, 1), (3, 1, 1), 2, "VALID")
+    (range(13, 15),)
+    """
+    return _output_sizes(_rank(input_shape), input_shape, filters_shape, strides, padding, data_format, dilations)
+
+
+def _output_sizes(rank, input_shape, filters_shape, strides, padding, data_format, dilations):
     data_format, strides, dilations, pads, input_shape, filters_shape = _arguments(
-        input_shape, filters_shape, strides, padding, data_format, dilations)
-    _, in_h, in_w, _ = _to_nhwc(input_shape, data_format)
+        rank, input_shape, filters_shape, strides, padding, data_format, dilations)
+    _, *in_sizes, _ = to_channels_last(input_shape, data_format)
     kind = padding_kind(padding)
     return tuple(
         legal_output_sizes(size, kernel, stride, dilation, kind, *pad)
-        for size, kernel, stride, dilation, pad in zip((in_h, in_w), filters_shape[:2], strides, dilations, pads)
+        for size, kernel, stride, dilation, pad in zip(in_sizes, filters_shape[:rank], strides, dilations, pads)
     )
 
 
-def _arguments(input_shape, filters_shape, strides, padding, data_format, dilations):
+def _rank(input_shape):
+    """The spatial rank of a 3, 4 or 5 value ``input_shape``."""
+    rank = len(int_list(input_shape, "input_shape")) - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(f"input_shape must have 3, 4 or 5 values (1-D, 2-D or 3-D); got {list(input_shape)}")
+    return rank
+
+
+def _arguments(rank, input_shape, filters_shape, strides, padding, data_format, dilations):
     """The validated arguments, shapes as int tuples."""
-    data_format, strides, dilations, pads = window_args(strides, padding, data_format, dilations)
+    data_format, strides, dilations, pads = window_args(strides, padding, data_format, dilations, rank)
     shapes = []
     for value, what in ((input_shape, "input_shape"), (filters_shape, "filters_shape")):
         shape = tuple(int_list(value, what))
@@ -149,7 +228,7 @@ def _group_count(groups, in_c, input_shape, filters_shape):
     groups = _integer(groups, "groups")
     if groups < 1 or in_c % groups:
         raise ValueError(f"groups={groups} must be a positive divisor of the input channels {in_c}")
-    _, _, group_out_c, filter_in_c = filters_shape
+    group_out_c, filter_in_c = filters_shape[-2:]
     return _groups(groups * group_out_c, group_out_c, in_c, filter_in_c, filters_shape, input_shape)
 
 

@@ -258,7 +258,6 @@ def _window_rows(arg):
 
 
 WINDOW_ROWS = _window_rows("strides") + _window_rows("dilations") + [
-    row("strides-None", dict(strides=None), TypeError, r"strides.*None"),
     row("strides-huge-fraction", dict(strides=fractions.Fraction(10**400)), ValueError,
         r"strides.*1000"),
 ]

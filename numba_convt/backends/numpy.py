@@ -1,12 +1,14 @@
 """Backend ``"numpy"``: the readable reference, straight from the definition.
 
-It is the scatter form of spec section 2: input pixel ``(iy, ix)`` times the
-filter tap ``(ky, kx)`` lands on output pixel
-``(iy*stride + ky*dilation - pad_top, ix*stride + kx*dilation - pad_left)``
-and is dropped when that lies outside the output. Each tap is one matrix
-product over all input pixels. It shares no index code with the compiled
-backends, so tests use it as an independent oracle.
+It is the scatter form of the spec (section 3.2 of ``tf_nd_semantics.md``),
+for 1, 2 and 3 spatial axes alike: input position ``i`` times the filter tap
+``k`` lands on output position ``i*stride + k*dilation - pad_before`` on
+every axis, and is dropped when that lies outside the output. Each tap is
+one matrix product over all input positions. It shares no index code with
+the compiled backends, so tests use it as an independent oracle.
 """
+
+import itertools
 
 
 def _landing(in_size, out_size, stride, offset):
@@ -18,16 +20,31 @@ def _landing(in_size, out_size, stride, offset):
     return slice(first, stop), slice(first * stride + offset, stop * stride + offset, stride)
 
 
+def _axes(spec):
+    """``(in, out, kernel, stride, dilation, pad_before)`` of each spatial axis of the call."""
+    axes = [
+        (spec.in_d, spec.out_d, spec.k_d, spec.stride_d, spec.dil_d, spec.pad_front),
+        (spec.in_h, spec.out_h, spec.k_h, spec.stride_h, spec.dil_h, spec.pad_top),
+        (spec.in_w, spec.out_w, spec.k_w, spec.stride_w, spec.dil_w, spec.pad_left),
+    ]
+    return axes[3 - spec.rank:]
+
+
 def run(spec, x, filters, out):
-    """Compute the transposed convolution of ``x`` into ``out`` (all NHWC)."""
+    """Compute the transposed convolution of ``x`` into ``out`` (both channels-last)."""
     out[...] = 0
+    axes = _axes(spec)
     group_in = spec.in_c // spec.groups
     group_out = spec.out_c // spec.groups
-    for ky in range(spec.k_h):
-        rows_in, rows_out = _landing(spec.in_h, spec.out_h, spec.stride_h, ky * spec.dil_h - spec.pad_top)
-        for kx in range(spec.k_w):
-            cols_in, cols_out = _landing(spec.in_w, spec.out_w, spec.stride_w, kx * spec.dil_w - spec.pad_left)
-            for g in range(spec.groups):
-                channels_in = slice(g * group_in, (g + 1) * group_in)
-                taps = filters[ky, kx, :, channels_in]  # [C_out / G, C_in / G]
-                out[:, rows_out, cols_out, g * group_out:(g + 1) * group_out] += x[:, rows_in, cols_in, channels_in] @ taps.T
+    all_ = slice(None)
+    for taps in itertools.product(*(range(kernel) for _, _, kernel, *_ in axes)):
+        landings = [
+            _landing(in_size, out_size, stride, tap * dilation - pad)
+            for (in_size, out_size, _, stride, dilation, pad), tap in zip(axes, taps)
+        ]
+        source, target = tuple(s for s, _ in landings), tuple(t for _, t in landings)
+        for g in range(spec.groups):
+            channels_in = slice(g * group_in, (g + 1) * group_in)
+            weights = filters[(*taps, all_, channels_in)]  # [C_out / G, C_in / G]
+            channels_out = slice(g * group_out, (g + 1) * group_out)
+            out[(all_, *target, channels_out)] += x[(all_, *source, channels_in)] @ weights.T

@@ -34,7 +34,7 @@ The BLAS and tiled paths read and write NCHW in place; the others index
 NHWC. Layers BLAS's cost model does not take (fewer than 16 input channels,
 groups, few pixels) run whichever of the direct loops, the tile and the dot
 kernel needs the fewest vector operations. ``_rows`` holds the index
-helpers the kernels share.
+helpers the kernels share. 1-D and 3-D calls run on 2-D plans (``_nd``).
 """
 
 from dataclasses import dataclass
@@ -43,7 +43,7 @@ import numpy as np
 
 from ..._layout import change_layout
 from ..._normalize import Spec
-from . import _cost, _direct, _dot, _gemm, _tile, _tiled
+from . import _cost, _direct, _dot, _gemm, _nd, _tile, _tiled
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,13 @@ def plan(spec):
     Returns
     -------
     Plan
-        Its ``run(x, filters, out)`` computes the call.
+        Its ``run(x, filters, out)`` computes the call; for 1-D and 3-D
+        calls, an ``_nd`` plan made of a 2-D one.
     """
+    if spec.rank == 1:
+        return _nd.UnitHeight(plan(_nd.as_2d(spec)))
+    if spec.rank == 3:
+        return _nd.DepthTaps(spec, plan(_nd.as_2d(spec, batch=spec.batch * spec.in_d)))
     empty = 0 in (spec.batch, spec.in_h, spec.in_w, spec.in_c, spec.out_h, spec.out_w)  # no kernel runs
     return _plan(spec, "direct" if empty else _cost._path(spec))
 
