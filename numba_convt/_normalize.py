@@ -494,22 +494,25 @@ def int_list(value, what):
 
 
 def _groups(out_c, group_out_c, in_c, filter_in_c, filters_shape, input_shape):
-    """Number of groups ``G``: output channels ``G * filters.shape[2]``, ``C_in % G == 0``."""
+    """Number of groups ``G``: output channels ``G * filters.shape[-2]``, ``C_in % G == 0``.
+
+    Messages index ``filters.shape`` as the caller's rank does (2-D: ``[2]``, ``[3]``)."""
+    c_out_axis, c_in_axis = len(filters_shape) - 2, len(filters_shape) - 1
     if filter_in_c != in_c:
         raise ValueError(
-            f"filters.shape[3] (input channels) = {filter_in_c} must equal the input's "
+            f"filters.shape[{c_in_axis}] (input channels) = {filter_in_c} must equal the input's "
             f"channels {in_c} (filters.shape={filters_shape}, input.shape={input_shape})"
         )
     if out_c == 0 or out_c % group_out_c:
         raise ValueError(
             f"output_shape channels {out_c} must be a positive multiple of "
-            f"filters.shape[2] = {group_out_c} (the multiple is the group count)"
+            f"filters.shape[{c_out_axis}] = {group_out_c} (the multiple is the group count)"
         )
     groups = out_c // group_out_c
     if in_c % groups:
         raise ValueError(
             f"input channels {in_c} must be divisible by the group count {groups} "
-            f"(= output_shape channels {out_c} / filters.shape[2] {group_out_c}; "
+            f"(= output_shape channels {out_c} / filters.shape[{c_out_axis}] {group_out_c}; "
             f"is output_shape in data_format order?)"
         )
     return groups
