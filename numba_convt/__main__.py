@@ -14,13 +14,26 @@ import numba_convt
 from numba_convt._normalize import supported_dtypes
 from numba_convt._warmup import resolve_backends, resolve_dtypes
 
-# (name, input shape, filters shape, output_shape, strides, padding, data_format, dilations)
+# (name, function, input shape, filters shape, output_shape, strides, padding, data_format, dilations):
+# every argument form of each rank, and 1-D/3-D layers with 16-48 channels (the cpu backend's BLAS and tiled
+# paths, channels-first arrays read in place). conv_transpose picks the rank from len(output_shape).
 CHECKS = [
-    ("same-s2", (2, 6, 4, 3), (3, 3, 2, 3), [2, 12, 8, 2], 2, "SAME", "NHWC", None),
-    ("valid-extra", (2, 5, 5, 4), (4, 3, 3, 4), [2, 17, 12, 3], [3, 2], "VALID", "NHWC", 1),
-    ("explicit-nchw", (1, 3, 5, 6), (3, 2, 4, 3), [1, 4, 9, 11], [2, 2], [[0, 0], [0, 0], [2, 1], [0, 3]], "NCHW", [1, 2]),
-    ("dilated-grouped", (2, 7, 6, 6), (3, 3, 2, 6), [2, 7, 6, 6], 1, "SAME", "NHWC", 2),
-    ("len2-output", (3, 4, 4, 5), (2, 2, 3, 5), [8, 8], [1, 2, 2, 1], "VALID", "NHWC", None),
+    ("same-s2", "conv2d_transpose", (2, 6, 4, 3), (3, 3, 2, 3), [2, 12, 8, 2], 2, "SAME", "NHWC", None),
+    ("valid-extra", "conv2d_transpose", (2, 5, 5, 4), (4, 3, 3, 4), [2, 17, 12, 3], [3, 2], "VALID", "NHWC", 1),
+    ("explicit-nchw", "conv2d_transpose", (1, 3, 5, 6), (3, 2, 4, 3), [1, 4, 9, 11], [2, 2],
+     [[0, 0], [0, 0], [2, 1], [0, 3]], "NCHW", [1, 2]),
+    ("dilated-grouped", "conv2d_transpose", (2, 7, 6, 6), (3, 3, 2, 6), [2, 7, 6, 6], 1, "SAME", "NHWC", 2),
+    ("len2-output", "conv2d_transpose", (3, 4, 4, 5), (2, 2, 3, 5), [8, 8], [1, 2, 2, 1], "VALID", "NHWC", None),
+    ("1d-same-s2", "conv1d_transpose", (2, 9, 3), (3, 2, 3), [2, 18, 2], 2, "SAME", "NWC", None),
+    ("1d-ncw-grouped", "conv1d_transpose", (2, 4, 7), (3, 2, 4), [2, 4, 17], [1, 1, 2], "VALID", "NCW", 2),
+    ("1d-ncw-32ch", "conv_transpose", (2, 24, 40), (4, 32, 24), [2, 32, 80], 2, [[0, 0], [0, 0], [1, 1]], "NCW", 1),
+    ("3d-same-s2", "conv3d_transpose", (2, 3, 4, 5, 3), (3, 3, 3, 2, 3), [2, 6, 8, 10, 2], 2, "SAME", "NDHWC", None),
+    ("3d-valid-mixed", "conv3d_transpose", (1, 3, 4, 3, 2), (2, 3, 2, 3, 2), [1, 6, 8, 9, 3], [2, 1, 3], "VALID",
+     "NDHWC", [1, 2, 1]),
+    ("3d-grouped-pads", "conv_transpose", (1, 4, 3, 3, 3), (3, 3, 3, 1, 4), [1, 2, 6, 6, 5], 2,
+     [[0, 0], [0, 0], [1, 0], [0, 1], [1, 1]], "NCDHW", None),
+    ("3d-ncdhw-16ch", "conv3d_transpose", (1, 16, 4, 6, 6), (3, 3, 3, 16, 16), [1, 16, 8, 12, 12], 2, "SAME",
+     "NCDHW", None),
 ]
 # Largest error accepted, relative to the largest expected magnitude: summation
 # order in the accumulating dtype, or one rounding of a float16/bfloat16 result.
@@ -29,11 +42,13 @@ TOLERANCES = {
     "float64": 1e-12, "complex128": 1e-12, "int32": 0, "int64": 0,
 }
 DEFAULT_DTYPES = "float32,float64,int32"
-# (name, input shape, filters shape, output_shape, strides, padding)
+# (name, input shape, filters shape, output_shape, strides, padding): 2-D, 1-D and 3-D, channels last
 TIMINGS = [
     ("dcgan_g3", (8, 16, 16, 128), (4, 4, 64, 128), [8, 32, 32, 64], 2, "SAME"),
     ("unet_up2", (4, 32, 32, 128), (2, 2, 64, 128), [4, 64, 64, 64], 2, "VALID"),
     ("img_1ch", (1, 512, 512, 1), (5, 5, 1, 1), [1, 1024, 1024, 1], 2, "SAME"),
+    ("signal_up4", (8, 2048, 32), (8, 16, 32), [8, 8192, 16], 4, "SAME"),
+    ("volume_up2", (1, 16, 16, 16, 32), (4, 4, 4, 16, 32), [1, 32, 32, 32, 16], 2, "SAME"),
 ]
 REPEAT = 5
 
@@ -43,9 +58,10 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m numba_convt",
         description=(
-            "Check numba_convt's backends against the 'numpy' reference on configurations "
-            "covering every argument form (SAME/VALID/explicit padding, NHWC/NCHW, strides, "
-            "dilations, groups, 4- and 2-value output_shape) in each dtype, then time "
+            "Check numba_convt's backends against the 'numpy' reference on configurations of "
+            "conv1d_transpose, conv2d_transpose, conv3d_transpose and conv_transpose covering every "
+            "argument form (SAME/VALID/explicit padding, channels last and first, strides, dilations, "
+            "groups, 4- and 2-value output_shape, 16-48 channels) in each dtype, then time "
             f"{len(TIMINGS)} typical layers ({', '.join(t[0] for t in TIMINGS)}). "
             "Exit status 1 if a check fails."
         ),
@@ -89,13 +105,14 @@ def check(backend, dtypes, rng):
         print("  numpy    is the reference: not checked against itself", flush=True)
         return 0
     failures = 0
-    for name, x_shape, f_shape, output_shape, strides, padding, data_format, dilations in CHECKS:
+    for name, function, x_shape, f_shape, output_shape, strides, padding, data_format, dilations in CHECKS:
+        function = getattr(numba_convt, function)
         for dtype in dtypes:
             x, f = (_random(rng, shape, dtype) for shape in (x_shape, f_shape))
             args = (x, f, output_shape, strides, padding, data_format, dilations)
-            expected = numba_convt.conv2d_transpose(*args, backend="numpy").astype(np.complex128)
+            expected = function(*args, backend="numpy").astype(np.complex128)
             try:
-                actual = numba_convt.conv2d_transpose(*args, backend=backend)
+                actual = function(*args, backend=backend)
             except Exception as exc:  # a broken backend is a failed check, not a crash
                 result, ok = f"raised {type(exc).__name__}: {exc}", False
             else:
@@ -130,16 +147,16 @@ def best_time(function, repeat=REPEAT):
 def time_layers(backends, dtype, rng):
     """Print a timing table, one row per (backend, layer), each announced as it starts."""
     print(f"\n{dtype.name} timings (best of {REPEAT} calls, after one warm-up call):")
-    print(f"      {'backend':8} {'layer':10} {'input':>18} {'output':>20} {'ms':>8} {'GFLOP/s':>8}")
+    print(f"      {'backend':8} {'layer':10} {'input':>21} {'output':>21} {'ms':>8} {'GFLOP/s':>8}")
     jobs = [(backend, layer) for backend in backends for layer in TIMINGS]
     for i, (backend, (name, x_shape, f_shape, output_shape, strides, padding)) in enumerate(jobs, 1):
-        print(f"[{i}/{len(jobs)}] {backend:8} {name:10} {str(x_shape):>18} {str(tuple(output_shape)):>20} ",
+        print(f"[{i}/{len(jobs)}] {backend:8} {name:10} {str(x_shape):>21} {str(tuple(output_shape)):>21} ",
               end="", flush=True)
         x, f = _random(rng, x_shape, dtype), _random(rng, f_shape, dtype)
-        run = lambda: numba_convt.conv2d_transpose(x, f, output_shape, strides, padding, backend=backend)  # noqa: E731
+        run = lambda: numba_convt.conv_transpose(x, f, output_shape, strides, padding, backend=backend)  # noqa: E731
         run()
         seconds = best_time(run)
-        flops = 2 * np.prod(x_shape) * np.prod(f_shape[:3])
+        flops = 2 * np.prod(x_shape) * np.prod(f_shape[:-1])
         print(f"{seconds * 1e3:8.2f} {flops / seconds / 1e9:8.1f}", flush=True)
 
 

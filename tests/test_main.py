@@ -32,6 +32,42 @@ def test_checks_one_backend_in_one_dtype():
     assert "timings" not in result.stdout and result.stdout.rstrip().endswith("all checks passed")
 
 
+def test_checks_cover_every_function_and_rank():
+    """conv_transpose reaches 1-D and 3-D; each rank has a layer with 16 or more channels
+    (the cpu backend's BLAS and tiled paths) and one in the channels-first layout."""
+    functions = {row[1] for row in job.CHECKS}
+    assert functions == {"conv1d_transpose", "conv2d_transpose", "conv3d_transpose", "conv_transpose"}
+    by_rank = {}
+    for _, function, _, f_shape, *_, data_format, _ in job.CHECKS:
+        by_rank.setdefault(len(f_shape) - 2, []).append((function, f_shape, data_format))
+    assert sorted(by_rank) == [1, 2, 3]
+    for rank in (1, 3):
+        assert any(function == "conv_transpose" for function, _, _ in by_rank[rank])
+        assert any(min(f_shape[-2:]) >= 16 for _, f_shape, _ in by_rank[rank])
+        assert any(data_format[1] == "C" for _, _, data_format in by_rank[rank])
+
+
+def test_a_backend_wrong_in_1d_and_3d_only_fails_those_checks():
+    """A backend right in 2-D (the reference) but zero for other ranks: the N-d checks catch it."""
+    code = """if True:
+        import sys
+        import numba_convt
+        from numba_convt.__main__ import main
+        reference = numba_convt.get_backend("numpy").run
+        def planar(spec, x, filters, out):
+            if spec.rank == 2:
+                reference(spec, x, filters, out)
+            else:
+                out[...] = 0
+        numba_convt.register_backend("planar", planar)
+        sys.exit(main(["--backend", "planar", "--dtype", "float64", "--no-timings"]))
+    """
+    result = run_job(code=code)
+    assert result.returncode == 1, result.stderr
+    failed = {line.split()[1] for line in result.stdout.splitlines() if line.endswith("FAIL")}
+    assert failed == {row[0] for row in job.CHECKS if len(row[3]) != 4}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--backend", "gpu"], "--backend: backend 'gpu' is unknown; available backends: auto, cpu, numpy"),
     (["--backend", "cpu,"], "--backend: backend '' is unknown"),
