@@ -57,7 +57,8 @@ class DepthTaps:
         shares = np.empty((spec.batch, spec.in_d, spec.out_h, spec.out_w, spec.out_c), out.dtype)
         for kd in range(spec.k_d):
             target = np.arange(spec.in_d) * spec.stride_d + kd * spec.dil_d - spec.pad_front
-            lands = (target >= 0) & (target < spec.out_d)
-            if lands.any():
+            lands = np.flatnonzero((target >= 0) & (target < spec.out_d))
+            if lands.size:
                 self.plan.run(planes, np.ascontiguousarray(filters[kd]), shares.reshape(planes.shape[0], *shares.shape[2:]))
-                out[:, target[lands]] += shares[:, lands]
+                first, last = lands[0], lands[-1]  # consecutive planes, landing stride_d apart: slices, no copies
+                out[:, target[first]:target[last] + 1:spec.stride_d] += shares[:, first:last + 1]
