@@ -1,7 +1,7 @@
 """Every backend against TensorFlow 2.21's 1-D and 3-D outputs (tools/make_golden.py --nd).
 
 Each case is called with the arguments TF got, through the rank's function
-and through ``conv_transpose``; the recorded ``op`` names the one TF ran.
+and through ``conv_transpose`` (the recorded ``op`` names the one TF ran).
 """
 
 import json
@@ -24,9 +24,18 @@ def _dtype(name):
     return np.dtype(name)
 
 
-@pytest.mark.parametrize("function", ["rank", "conv_transpose"])
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("i", range(len(CASES)), ids=[c["id"] for c in CASES])
+def _params():
+    """(case, backend, function): cpu and numpy run each case through the rank's function and
+    ``conv_transpose``; cuda (slow in the simulator) through the one TF ran, since the dispatch
+    to the rank's function happens before the backend."""
+    for i, case in enumerate(CASES):
+        for backend in BACKENDS:
+            for function in ("rank", "conv_transpose"):
+                if backend != "cuda" or (function == "conv_transpose") == (case["op"] == "conv_transpose"):
+                    yield pytest.param(i, backend, function, id=f"{case['id']}-{backend}-{function}")
+
+
+@pytest.mark.parametrize("i, backend, function", list(_params()))
 def test_backend_matches_tensorflow(i, backend, function):
     case = CASES[i]
     dtype = _dtype(case["dtype"])
