@@ -334,19 +334,20 @@ def conv_transpose(input, filters, output_shape, strides, padding="SAME", data_f
     (2, 8, 5)
     """
     del name  # TF compatibility only
-    rank = _length(output_shape) - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(f"`output_shape` must be of length 3, 4 or 5. Received: output_shape={output_shape!r} "
-                         f"of length {rank + 2}.")
-    return _call(rank, input, filters, (output_shape, strides, padding, data_format, dilations), backend, out, stream)
+    args = (output_shape, strides, padding, data_format, dilations)
+    return _call(rank_of(output_shape), input, filters, args, backend, out, stream)
 
 
-def _length(output_shape):
-    """``len(output_shape)``, or ValueError for what has none (TF's message)."""
+def rank_of(output_shape):
+    """The spatial rank ``conv_transpose`` picks: ``len(output_shape) - 2``, or
+    ValueError (TF's messages) unless it is 1, 2 or 3."""
     sized = isinstance(output_shape, collections.abc.Sized) and not isinstance(output_shape, (str, bytes))
     if not sized or (isinstance(output_shape, np.ndarray) and output_shape.ndim != 1):
         raise ValueError(f"`output_shape` must be a tensor or sized collection. Received: output_shape={output_shape!r}")
-    return len(output_shape)
+    if len(output_shape) not in (3, 4, 5):
+        raise ValueError(f"`output_shape` must be of length 3, 4 or 5. Received: output_shape={output_shape!r} "
+                         f"of length {len(output_shape)}.")
+    return len(output_shape) - 2
 
 
 def _call(rank, input, filters, args, backend, out, stream):

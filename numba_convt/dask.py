@@ -143,10 +143,8 @@ def conv_transpose(input, filters, output_shape, strides, padding="SAME", data_f
     True
     """
     del name  # TF compatibility only
-    rank = api._length(output_shape) - 2
-    if rank not in (1, 2, 3):
-        api.conv_transpose(input, filters, output_shape, strides)  # raises the in-memory call's error
-    return _lazy(rank, input, filters, (output_shape, strides, padding, data_format, dilations), backend)
+    return _lazy(api.rank_of(output_shape), input, filters, (output_shape, strides, padding, data_format, dilations),
+                 backend)
 
 
 def _lazy(rank, input, filters, args, backend):
