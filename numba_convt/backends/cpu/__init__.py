@@ -136,9 +136,9 @@ def plan(spec):
         calls, an ``_nd`` plan made of a 2-D one.
     """
     if spec.rank == 1:
-        return _nd.UnitHeight(plan(_nd.as_2d(spec)))
+        return _nd.UnitHeight(plan(_nd.unit_height(spec)))
     if spec.rank == 3:
-        return _nd.DepthTaps(spec, plan(_nd.as_2d(spec, batch=spec.batch * spec.in_d)))
+        return _nd.DepthTaps(spec, plan(_nd.depth_tap(spec)))
     empty = 0 in (spec.batch, spec.in_h, spec.in_w, spec.in_c, spec.out_h, spec.out_w)  # no kernel runs
     return _plan(spec, "direct" if empty else _cost._path(spec))
 

@@ -15,11 +15,15 @@ import dataclasses
 import numpy as np
 
 
-def as_2d(spec, **changes):
-    """``spec`` (1-D or 3-D) as a 2-D spec, with ``changes``."""
-    data_format = "NCHW" if spec.channels_first else "NHWC"
-    return dataclasses.replace(spec, rank=2, data_format=data_format, in_d=1, out_d=1, k_d=1, stride_d=1, dil_d=1,
-                               pad_front=0, pad_back=0, **changes)
+def unit_height(spec):
+    """A 1-D ``spec`` as the 2-D spec of its unit-height form (same layout)."""
+    return dataclasses.replace(spec, rank=2, data_format="NCHW" if spec.channels_first else "NHWC")
+
+
+def depth_tap(spec):
+    """The 2-D spec of one depth tap of a 3-D ``spec``: its ``N * D_in`` input planes, channels last."""
+    return dataclasses.replace(spec, rank=2, data_format="NHWC", batch=spec.batch * spec.in_d, in_d=1, out_d=1,
+                               k_d=1, stride_d=1, dil_d=1, pad_front=0, pad_back=0)
 
 
 @dataclasses.dataclass(frozen=True)
