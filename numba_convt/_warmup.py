@@ -6,10 +6,10 @@ import numpy as np
 
 from ._normalize import as_dtype, is_supported, supported_dtypes
 from ._registry import get_backend
-from .api import conv2d_transpose
+from .api import conv1d_transpose, conv2d_transpose, conv3d_transpose
 
-# Small calls, (input shape NHWC, filters shape, output [H, W], strides,
-# padding, filter value, layout), whose sizes select each path of the "cpu"
+# Small calls, (input shape channels-last, filters shape, output_shape,
+# strides, padding, filter value, layout), whose sizes select each path of the "cpu"
 # backend (backends/cpu/, ``plan``): BLAS for float/complex with C_in >= 16
 # and >= 64 input pixels (else direct loops), in the sub-pixel form when the
 # kernel is a multiple > 1 of the stride with few edge blocks; but for float
@@ -34,7 +34,12 @@ _CASES = (
     ((1, 8, 8, 16), (4, 4, 4, 16), [14, 14], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel serial
     ((1, 16, 16, 16), (4, 4, 4, 16), [30, 30], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel parallel
     ((1, 3, 3, 2), (3, 3, 2, 2), [6, 6], 2, "SAME", 0, "NCHW"),  # direct, NCHW: the layout copies
+    # 1-D and 3-D calls run the kernels above (a unit height; a 2-D call per depth tap): after the cases
+    # above they compile nothing (tests/test_warmup.py). These keep them warmed should a rank get its own.
+    ((1, 5, 2), (3, 2, 2), [1, 2, 10], 2, "SAME", 0, "NCW"),
+    ((1, 2, 3, 3, 2), (3, 3, 3, 2, 2), [1, 2, 4, 6, 6], 2, "SAME", 0, "NCDHW"),
 )
+_FUNCTIONS = {3: conv1d_transpose, 4: conv2d_transpose, 5: conv3d_transpose}  # by the input's rank
 _DEFAULT_DTYPES = ("float32", "float64")
 
 
@@ -77,10 +82,10 @@ def warmup(dtypes=None, backends=None):
 
     Notes
     -----
-    Warmed kernels serve every shape, stride, padding, dilation, layout and
-    group count of the warmed dtypes. Read-only inputs (Numba types them
-    apart) and mixed input/filters dtypes whose promoted dtype was not warmed
-    still compile on first use.
+    Warmed kernels serve every rank (1-D, 2-D, 3-D), shape, stride,
+    padding, dilation, layout and group count of the warmed dtypes.
+    Read-only inputs (Numba types them apart) and mixed input/filters dtypes
+    whose promoted dtype was not warmed still compile on first use.
 
     Examples
     --------
@@ -98,10 +103,10 @@ def warmup(dtypes=None, backends=None):
             for x_shape, f_shape, output_shape, strides, padding, value, layout in _CASES:
                 x = np.zeros(x_shape, dtype)
                 f = np.full(f_shape, value if dtype.kind not in "biu" else 0).astype(dtype)
-                if layout == "NCHW":
-                    x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-                    padding = padding if isinstance(padding, str) else [padding[i] for i in (0, 3, 1, 2)]
-                conv2d_transpose(x, f, output_shape, strides, padding, layout, backend=name)
+                if layout[1] == "C":  # channels first
+                    x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+                    padding = padding if isinstance(padding, str) else [padding[0], padding[-1], *padding[1:-1]]
+                _FUNCTIONS[x.ndim](x, f, output_shape, strides, padding, layout, backend=name)
             seconds[name, dtype.name] = time.perf_counter() - start
     return seconds
 

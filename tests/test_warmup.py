@@ -1,4 +1,4 @@
-"""``numba_convt.warmup``: after it, real calls compile nothing; argument checks."""
+"""``numba_convt.warmup``: after it, real calls (1-D, 2-D, 3-D) compile nothing; argument checks."""
 
 import json
 import subprocess
@@ -25,7 +25,8 @@ def compiled():
 
 def call(dtype, x_shape, f_shape, output_shape, strides, padding="SAME", fill=1, **kwargs):
     x, f = np.ones(x_shape, dtype), np.full(f_shape, fill).astype(dtype)
-    numba_convt.conv2d_transpose(x, f, output_shape, strides, padding, **kwargs)
+    function = numba_convt.conv_transpose if len(x_shape) != 4 else numba_convt.conv2d_transpose
+    function(x, f, output_shape, strides, padding, **kwargs)
 
 numba_convt.warmup()
 warm = compiled()
@@ -44,6 +45,13 @@ for dtype in ("float32", "float64", "float16"):
     call(dtype, (1, 32, 8, 8), (2, 2, 8, 32), [1, 8, 8, 8], 1, data_format="NCHW")      # small BLAS
     call(dtype, (8, 16, 16, 128), (4, 4, 64, 128), [32, 32], 2, fill=np.inf)  # filters not finite: BLAS
     call(dtype, (2, 64, 9, 9), (3, 3, 32, 64), [2, 32, 9, 9], 1, data_format="NCHW")  # tiled, NCHW
+    call(dtype, (4, 256, 32), (5, 16, 32), [4, 512, 16], 2)                # 1-D signal decoder
+    call(dtype, (2, 16, 100), (3, 8, 16), [2, 8, 200], 2, data_format="NCW")
+    call(dtype, (2, 1, 64), (8, 1, 1), [2, 1, 261], 4, "VALID", data_format="NCW")
+    call(dtype, (1, 8, 8, 8, 32), (4, 4, 4, 16, 32), [1, 16, 16, 16, 16], 2)  # 3-D volume upsampling
+    call(dtype, (1, 16, 4, 6, 6), (3, 3, 3, 16, 16), [1, 16, 8, 12, 12], 2, data_format="NCDHW")
+    call(dtype, (2, 4, 5, 6, 4), (2, 3, 3, 2, 4), [2, 4, 5, 6, 4], 1, dilations=2)  # grouped, dilated
+    call(dtype, (1, 4, 16, 16, 64), (3, 3, 3, 64, 64), [1, 8, 32, 32, 64], 2, fill=np.inf)  # not finite: BLAS
 after_layers = compiled()
 call("int32", (1, 4, 4, 2), (3, 3, 2, 2), [8, 8], 2)
 print(json.dumps({"layers": sorted(after_layers - warm), "int32": sorted(compiled() - after_layers)}))
