@@ -138,7 +138,7 @@ def plan(spec):
     if spec.rank == 1:
         return _nd.UnitHeight(plan(_nd.unit_height(spec)))
     if spec.rank == 3:
-        return _nd.DepthTaps(spec, plan(_nd.depth_tap(spec)))
+        return _nd.depth_taps(spec, plan)
     empty = 0 in (spec.batch, spec.in_h, spec.in_w, spec.in_c, spec.out_h, spec.out_w)  # no kernel runs
     return _plan(spec, "direct" if empty else _cost._path(spec))
 

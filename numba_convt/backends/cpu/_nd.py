@@ -3,27 +3,25 @@
 A 1-D call is a 2-D call with a unit height, as in TensorFlow: the arrays
 get a unit axis (a view), the 2-D plan runs them. A 3-D call is a sum over
 depth taps: tap ``kd`` takes input depth ``id`` to output depth
-``id*stride_d + kd*dil_d - pad_front``, so one 2-D plan over the batch of
-all ``N * D_in`` input planes, with the filters of that tap, gives every
-plane's share, which is added into the output depths it lands on. Each
-output element then sums its depth taps in a fixed order (bitwise the same
-for any thread count).
+``id*stride_d + kd*dil_d - pad_front``. One 2-D plan runs the ``N * D_in``
+input planes with every depth tap's filters side by side (as output
+channels ``[G, KD, C_out/G]``), so the kernels see all ``KD * C_out``
+channels at once; each tap's share of each plane is then added into the
+output depth it lands on, taps in order (bitwise the same for any thread
+count). The shares buffer is bounded (``_SHARES_BYTES`` or the result's
+size): larger volumes run in slabs of input depths.
 """
 
 import dataclasses
 
 import numpy as np
 
+_SHARES_BYTES = 32 << 20  # a 3-D call's shares buffer: at most this, or the result's size
+
 
 def unit_height(spec):
     """A 1-D ``spec`` as the 2-D spec of its unit-height form (same layout)."""
     return dataclasses.replace(spec, rank=2, data_format="NCHW" if spec.channels_first else "NHWC")
-
-
-def depth_tap(spec):
-    """The 2-D spec of one depth tap of a 3-D ``spec``: its ``N * D_in`` input planes, channels last."""
-    return dataclasses.replace(spec, rank=2, data_format="NHWC", batch=spec.batch * spec.in_d, in_d=1, out_d=1,
-                               k_d=1, stride_d=1, dil_d=1, pad_front=0, pad_back=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +41,29 @@ class UnitHeight:
         self.plan.run(np.expand_dims(x, axis), filters[np.newaxis], np.expand_dims(out, axis))
 
 
+def depth_taps(spec, plan):
+    """The :class:`DepthTaps` of a 3-D ``spec``, its 2-D plans made by ``plan(spec_2d)``."""
+    plane = spec.batch * spec.out_h * spec.out_w * spec.k_d * spec.out_c * spec.compute_dtype.itemsize
+    result = spec.out_d * plane // spec.k_d
+    slab = max(1, min(spec.in_d, max(_SHARES_BYTES, result) // max(plane, 1)))
+    depths = {slab, spec.in_d % slab or slab}
+    return DepthTaps(spec, slab, {d: plan(_slab_spec(spec, d)) for d in depths})
+
+
+def _slab_spec(spec, depths):
+    """The 2-D spec of ``depths`` input depths: ``N * depths`` planes, channels last, the depth taps'
+    output channels side by side."""
+    return dataclasses.replace(spec, rank=2, data_format="NHWC", batch=spec.batch * depths, out_c=spec.k_d * spec.out_c,
+                               in_d=1, out_d=1, k_d=1, stride_d=1, dil_d=1, pad_front=0, pad_back=0)
+
+
 @dataclasses.dataclass(frozen=True)
 class DepthTaps:
-    """A 3-D call as a sum over depth taps of one 2-D plan (see the module's docstring)."""
+    """A 3-D call as 2-D plans over slabs of input depths (see the module's docstring)."""
 
     spec: object
-    plan: object  # the 2-D plan of one tap, over N * D_in planes
+    slab: int  # input depths per 2-D run
+    plans: dict  # depths of a slab -> its 2-D plan
     takes_nchw = False
 
     def run(self, x, filters, out):
@@ -57,12 +72,22 @@ class DepthTaps:
         out[...] = 0
         if out.size == 0 or x.size == 0:
             return
-        planes = x.reshape(spec.batch * spec.in_d, spec.in_h, spec.in_w, spec.in_c)
-        shares = np.empty((spec.batch, spec.in_d, spec.out_h, spec.out_w, spec.out_c), out.dtype)
+        k_d, k_h, k_w, group_out, in_c = filters.shape
+        side_by_side = np.ascontiguousarray(filters.transpose(1, 2, 0, 3, 4)).reshape(k_h, k_w, k_d * group_out, in_c)
+        by_group = out.reshape(*out.shape[:4], spec.groups, group_out)
+        for first in range(0, spec.in_d, self.slab):
+            depths = min(self.slab, spec.in_d - first)
+            planes = np.ascontiguousarray(x[:, first:first + depths]).reshape(-1, spec.in_h, spec.in_w, in_c)
+            shares = np.empty((spec.batch, depths, spec.out_h, spec.out_w, spec.groups, k_d, group_out), out.dtype)
+            self.plans[depths].run(planes, side_by_side, shares.reshape(planes.shape[0], spec.out_h, spec.out_w, -1))
+            self._add(shares, first, by_group)
+
+    def _add(self, shares, first, by_group):
+        """Add each depth tap's share of input depths ``first...`` into the output depths it lands on."""
+        spec = self.spec
         for kd in range(spec.k_d):
-            target = np.arange(spec.in_d) * spec.stride_d + kd * spec.dil_d - spec.pad_front
+            target = (first + np.arange(shares.shape[1])) * spec.stride_d + kd * spec.dil_d - spec.pad_front
             lands = np.flatnonzero((target >= 0) & (target < spec.out_d))
-            if lands.size:
-                self.plan.run(planes, np.ascontiguousarray(filters[kd]), shares.reshape(planes.shape[0], *shares.shape[2:]))
-                first, last = lands[0], lands[-1]  # consecutive planes, landing stride_d apart: slices, no copies
-                out[:, target[first]:target[last] + 1:spec.stride_d] += shares[:, first:last + 1]
+            if lands.size:  # consecutive depths, landing stride_d apart: slices, no copies
+                start, stop = lands[0], lands[-1] + 1
+                by_group[:, target[start]:target[stop - 1] + 1:spec.stride_d] += shares[:, start:stop, ..., kd, :]
