@@ -40,6 +40,8 @@ def test_quickstart_notebook_runs(this_python_kernel):
     outputs = {cell.id: cell.get("outputs", []) for cell in notebook.cells}
     printed = {cell_id: "".join(out.get("text", "") for out in outs) for cell_id, outs in outputs.items()}
     assert "check passed" in printed["verify"]
+    assert "3-D check passed" in printed["verify_volume"]  # conv3d_transpose: reference, trilinear, NCDHW
     assert printed["interpreter"].strip() == sys.executable
     assert any("image/png" in out.get("data", {}) for outs in outputs.values() for out in outs)
+    assert any("image/png" in out.get("data", {}) for out in outputs["slices"]), "no volume slices drawn"
     assert _files(EXAMPLES) == before, "executing the notebook left files in examples/"
