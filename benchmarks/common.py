@@ -16,6 +16,15 @@ WORKLOADS = {
     "dilated_s1": ((4, 32, 32, 32), (3, 3, 32, 32), (4, 32, 32, 32), 1, "SAME", 2),
 }
 
+# The N-d workloads of issue 15, in the same form (channels-last shapes, filters [*K, C_out, C_in])
+ND_WORKLOADS = {
+    "unet3d_up": ((1, 16, 16, 16, 64), (2, 2, 2, 32, 64), (1, 32, 32, 32, 32), 2, "VALID", 1),
+    "vnet_up": ((2, 8, 8, 8, 128), (4, 4, 4, 64, 128), (2, 16, 16, 16, 64), 2, "SAME", 1),
+    "vol_1ch": ((1, 64, 64, 64, 1), (3, 3, 3, 1, 1), (1, 128, 128, 128, 1), 2, "SAME", 1),
+    "wave_up": ((16, 256, 64), (25, 32, 64), (16, 1024, 32), 4, "SAME", 1),
+    "audio_1ch": ((8, 16000, 1), (4, 1, 1), (8, 32000, 1), 2, "SAME", 1),
+}
+
 
 def flops(name):
     """2 * N * H_in * W_in * C_in * KH * KW * C_out for workload ``name``."""

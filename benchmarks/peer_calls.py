@@ -1,12 +1,26 @@
 """One layer of ``benchmarks.layers`` as calls of numba_convt and of each peer.
 
-Each maker takes ``(layer, x, filters, layout)`` (``x`` in ``layout``,
-``filters`` TF's ``[KH, KW, C_out/G, C_in]``) and returns the calls to time,
-each giving the result in ``layout`` as a NumPy array; it raises where the
-library cannot run the layer.
+Each maker takes ``(layer, x, filters, layout)`` (``x`` channels-last for
+layout ``"NHWC"``, channels-first for ``"NCHW"``, at the layer's rank;
+``filters`` TF's ``[*K, C_out/G, C_in]``) and returns the calls to time, each
+giving the result in ``layout`` as a NumPy array; it raises where the library
+cannot run the layer.
 """
 
 import numpy as np
+
+# data_format by rank: channels last, channels first
+FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
+
+
+def rank(layer):
+    """Spatial dimensions of ``layer`` (its ``"rank"``, else from its input's length)."""
+    return layer.get("rank", len(layer["input"]) - 2)
+
+
+def data_format(layer, layout):
+    """TF's ``data_format`` of ``layer`` in ``layout`` ("NHWC": channels last, "NCHW": channels first)."""
+    return FORMATS[rank(layer)][layout == "NCHW"]
 
 
 def _crops(layer):
@@ -14,7 +28,7 @@ def _crops(layer):
     if isinstance(layer["padding"], list):
         return [tuple(pair) for pair in layer["padding"]]
     crops = []
-    for i in range(2):
+    for i in range(rank(layer)):
         reach = (layer["filters"][i] - 1) * layer["dilations"][i] + 1
         full = (layer["input"][1 + i] - 1) * layer["strides"][i] + reach
         total = full - layer["output"][1 + i]  # negative where the output reaches past the full one
@@ -24,28 +38,36 @@ def _crops(layer):
 
 
 def arguments(layer, layout):
-    """``output_shape, strides, padding, data_format, dilations`` of ``conv2d_transpose``."""
-    n, h, w, c = layer["output"]
+    """``output_shape, strides, padding, data_format, dilations`` of the layer's ``conv*d_transpose``."""
+    *_, c = layer["output"]
+    first = layout == "NCHW"
     padding = layer["padding"]
     if not isinstance(padding, str):
-        padding = [[0, 0], [0, 0], *padding] if layout == "NCHW" else [[0, 0], *padding, [0, 0]]
-    shape = [n, c, h, w] if layout == "NCHW" else [n, h, w, c]
-    return shape, layer["strides"], padding, layout, layer["dilations"]
+        padding = [[0, 0], [0, 0], *padding] if first else [[0, 0], *padding, [0, 0]]
+    shape = [layer["output"][0], c, *layer["output"][1:-1]] if first else list(layer["output"])
+    return shape, layer["strides"], padding, data_format(layer, layout), layer["dilations"]
+
+
+def ours_function(layer):
+    """numba_convt's function for the layer's rank."""
+    import numba_convt
+
+    return {1: numba_convt.conv1d_transpose, 2: numba_convt.conv2d_transpose,
+            3: numba_convt.conv3d_transpose}[rank(layer)]
 
 
 def call_ours(layer, x, f, layout):
-    import numba_convt
-
-    args = arguments(layer, layout)
-    return [lambda: numba_convt.conv2d_transpose(x, f, *args)]
+    function, args = ours_function(layer), arguments(layer, layout)
+    return [lambda: function(x, f, *args)]
 
 
 def torch_calls(layer, x, f, layout):
-    """``conv_transpose2d`` in NCHW and in channels_last; TF's crop as PyTorch's
-    symmetric ``padding`` plus ``output_padding``, then a slice."""
+    """``conv_transpose1d/2d/3d`` channels-first, and channels_last(_3d) for 2-D/3-D; TF's crop
+    as PyTorch's symmetric ``padding`` plus ``output_padding``, then a slice."""
     import torch
 
     torch.set_grad_enabled(False)
+    r = rank(layer)
     pads, extra, slices = [], [], []
     for i, (before, after) in enumerate(_crops(layer)):
         pad = min(before, max(after, 0))
@@ -57,30 +79,44 @@ def torch_calls(layer, x, f, layout):
         pads.append(pad)
         extra.append(grow)
         slices.append(slice(before - pad, before - pad + layer["output"][1 + i]))
-    weight = torch.from_numpy(np.ascontiguousarray(f.transpose(3, 2, 0, 1)))  # [C_in, C_out/G, KH, KW]
-    xn = torch.from_numpy(np.ascontiguousarray(x if layout == "NCHW" else x.transpose(0, 3, 1, 2)))
-    back = (lambda y: y.numpy()) if layout == "NCHW" else (lambda y: y.permute(0, 2, 3, 1).numpy())
+    weight = torch.from_numpy(np.ascontiguousarray(f.transpose(r + 1, r, *range(r))))  # [C_in, C_out/G, *K]
+    xn = torch.from_numpy(np.ascontiguousarray(x if layout == "NCHW" else np.moveaxis(x, -1, 1)))
+    back = (lambda y: y.numpy()) if layout == "NCHW" else (lambda y: y.permute(0, *range(2, r + 2), 1).numpy())
     options = dict(stride=layer["strides"], padding=pads, output_padding=extra, dilation=layer["dilations"],
                    groups=layer["groups"])
-    conv = torch.nn.functional.conv_transpose2d
+    conv = getattr(torch.nn.functional, f"conv_transpose{r}d")
+    index = (slice(None), slice(None), *slices)
 
     def call(xin, wt, memory_format):
-        return back(conv(xin, wt, **options)[:, :, slices[0], slices[1]].contiguous(memory_format=memory_format))
+        return back(conv(xin, wt, **options)[index].contiguous(memory_format=memory_format))
 
-    xl, wl = (a.contiguous(memory_format=torch.channels_last) for a in (xn, weight))
-    return [lambda: call(xn, weight, torch.contiguous_format), lambda: call(xl, wl, torch.channels_last)]
+    calls = [lambda: call(xn, weight, torch.contiguous_format)]
+    last = {2: torch.channels_last, 3: torch.channels_last_3d}.get(r)
+    if last is not None:
+        xl, wl = (a.contiguous(memory_format=last) for a in (xn, weight))
+        calls.append(lambda: call(xl, wl, last))
+    return calls
 
 
 def tf_calls(layer, x, f, layout):
-    """``tf.nn.conv2d_transpose``, NHWC only (TF's CPU kernel refuses NCHW and groups)."""
+    """``tf.nn.conv1d/2d/3d_transpose`` where TF's CPU kernel runs the layer.
+
+    2-D: NHWC without groups only (as the 2-D sweeps of issue 12 measured it).
+    1-D/3-D: whatever TF accepts when run (its default oneDNN kernels take
+    channels-first and dilation in float32, and groups in 1-D; explicit
+    padding is 2-D only).
+    """
     import tensorflow as tf
 
-    if layout == "NCHW" or layer["groups"] > 1:
+    r = rank(layer)
+    if r == 2 and (layout == "NCHW" or layer["groups"] > 1):
         raise ValueError("TF's CPU kernel runs NHWC without groups only")
-    padding = layer["padding"] if isinstance(layer["padding"], str) else [[0, 0], *layer["padding"], [0, 0]]
+    if r != 2 and not isinstance(layer["padding"], str):
+        raise ValueError("TF's conv1d/3d_transpose take no explicit padding")
+    shape, strides, padding, fmt, dilations = arguments(layer, layout)
+    op = {1: tf.nn.conv1d_transpose, 2: tf.nn.conv2d_transpose, 3: tf.nn.conv3d_transpose}[r]
     xt, ft = tf.constant(x), tf.constant(f)
-    fn = tf.function(lambda a, b: tf.nn.conv2d_transpose(a, b, layer["output"], layer["strides"], padding,
-                                                         dilations=layer["dilations"]))
+    fn = tf.function(lambda a, b: op(a, b, shape, strides, padding, data_format=fmt, dilations=dilations))
     fn(xt, ft)  # TF refuses some layers only when run
     return [lambda: fn(xt, ft).numpy()]
 
@@ -97,7 +133,9 @@ def jax_calls(layer, x, f, layout):
         low = reach - 1 - before
         pads.append((low, layer["output"][1 + i] - (layer["input"][1 + i] - 1) * layer["strides"][i] - 1 - low
                      + reach - 1))
-    spec = ("NCHW", "HWIO", "NCHW") if layout == "NCHW" else ("NHWC", "HWIO", "NHWC")
+    spatial = "DHW"[3 - rank(layer):]
+    fmt = data_format(layer, layout)
+    spec = (fmt, spatial + "IO", fmt)
     fn = jax.jit(lambda a, b: jax.lax.conv_transpose(a, b, layer["strides"], pads, rhs_dilation=layer["dilations"],
                                                      dimension_numbers=spec, transpose_kernel=True))
     xa, fa = jax.device_put(x), jax.device_put(f)
