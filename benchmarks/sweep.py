@@ -27,7 +27,8 @@ and JAX where installed, each checked against the NumPy reference on the
 smaller layers. ``--busy`` keeps one core busy with another process
 throughout. Prints per dtype and layout the median, 90th percentile and
 maximum of numba_convt's time / the best peer's, and the 10 worst layers
-with numba_convt's GFLOP/s and each peer's time ("-": cannot run).
+with numba_convt's GFLOP/s and GB/s (input, filters and output moved once)
+and each peer's time ("-": cannot run).
 """
 
 import argparse
@@ -104,7 +105,7 @@ def _run_worker(library, layers_file, dtype, layout):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _summary(layers, ours, peers):
+def _summary(layers, ours, peers, itemsize):
     """Per-layer ratios to the best peer, and the distribution."""
     rows = []
     for i, layer in enumerate(layers):
@@ -112,12 +113,24 @@ def _summary(layers, ours, peers):
         if best is not None and ours[i] is not None:
             rows.append(dict(layer, ours_ms=ours[i] * 1e3, peer_ms=best[0] * 1e3, peer=best[1],
                              ratio=ours[i] / best[0], gflops=gflop(layer) / ours[i],
+                             gbs=_bytes(layer, itemsize) / ours[i] / 1e9,
                              peers_ms={name: None if times[i] is None else times[i] * 1e3
                                        for name, times in peers.items()}))
     ratios = np.array([row["ratio"] for row in rows])
     stats = {"layers": len(rows), "median": float(np.median(ratios)), "p90": float(np.percentile(ratios, 90)),
              "max": float(ratios.max()), "geomean": float(math.exp(np.log(ratios).mean()))}
     return stats, sorted(rows, key=lambda row: -row["ratio"])
+
+
+def _bytes(layer, itemsize):
+    """Bytes a layer must move at least: read the input and filters, write the output once."""
+    return itemsize * sum(int(np.prod(layer[key])) for key in ("input", "filters", "output"))
+
+
+def _copy_bandwidth(size=2**25):
+    """GB/s of a large array copy (bytes read + written), the floor for memory-bound layers."""
+    a, b = np.ones(size // 8), np.empty(size // 8)
+    return 2 * size / _time(lambda: np.copyto(b, a)) / 1e9
 
 
 def _medians(runs):
@@ -155,8 +168,10 @@ def main():
         layers = named_set(args.set)
     else:
         layers = draw_layers(args.layers, args.seed, args.max_gflop, tuple(int(r) for r in args.ranks.split(",")))
+    bandwidth = _copy_bandwidth()
+    print(f"copy bandwidth {bandwidth:.1f} GB/s (read + write, 32 MiB)")
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
-    report = {"layers": layers, "runs": {}}
+    report = {"layers": layers, "copy_gbs": bandwidth, "runs": {}}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             layers_file = os.path.join(tmp, "layers.json")
@@ -184,7 +199,7 @@ def _measure(layers, layers_file, dtype, layout, rounds, shown):
                 runs[library].append(result)
     times = {library: _medians(found) for library, found in runs.items() if found}
     peers = {library: t for library, t in times.items() if library != "ours"}
-    stats, rows = _summary(layers, times["ours"], peers)
+    stats, rows = _summary(layers, times["ours"], peers, np.dtype(dtype).itemsize)
     print(f"\n{dtype} {layout}: {stats['layers']} layers, ratio = numba_convt / best peer: "
           f"median {stats['median']:.2f}, p90 {stats['p90']:.2f}, max {stats['max']:.2f}, "
           f"geomean {stats['geomean']:.2f}")
@@ -200,7 +215,7 @@ def _measure(layers, layers_file, dtype, layout, rounds, shown):
 
 def _print_row(row):
     others = "  ".join(f"{name} {'-' if ms is None else f'{ms:.3f}'}" for name, ms in row["peers_ms"].items())
-    print(f"  {row['ratio']:5.2f}  ours {row['ours_ms']:8.3f} ms {row['gflops']:6.1f} GFLOP/s  "
+    print(f"  {row['ratio']:5.2f}  ours {row['ours_ms']:8.3f} ms {row['gflops']:6.1f} GFLOP/s {row['gbs']:5.1f} GB/s  "
           f"best {row['peer']:<5} {row['peer_ms']:8.3f} ms  ({others})  {row['kind']:<11} in {row['input']} "
           f"f {row['filters']} s {row['strides']} d {row['dilations']} g {row['groups']} {row['padding']}")
 
