@@ -136,7 +136,7 @@ def plan(spec):
         calls, an ``_nd`` plan made of a 2-D one.
     """
     if spec.rank == 1:
-        return _nd.UnitHeight(plan(_nd.unit_height(spec)))
+        return _nd.signal(spec, plan)
     if spec.rank == 3:
         return _nd.depth_taps(spec, plan)
     empty = 0 in (spec.batch, spec.in_h, spec.in_w, spec.in_c, spec.out_h, spec.out_w)  # no kernel runs
