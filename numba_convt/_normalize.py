@@ -117,6 +117,17 @@ class Spec:
         return (self.batch, self.out_c, *spatial) if self.channels_first else (self.batch, *spatial, self.out_c)
 
     @property
+    def axes(self):
+        """Per spatial axis of the call, in depth, height, width order:
+        ``(in, out, kernel, stride, dilation, pad_before)``."""
+        axes = [
+            (self.in_d, self.out_d, self.k_d, self.stride_d, self.dil_d, self.pad_front),
+            (self.in_h, self.out_h, self.k_h, self.stride_h, self.dil_h, self.pad_top),
+            (self.in_w, self.out_w, self.k_w, self.stride_w, self.dil_w, self.pad_left),
+        ]
+        return axes[3 - self.rank:]
+
+    @property
     def nhwc_output_shape(self):
         """The shape of the channels-last buffer the kernels write (``NWC``, ``NHWC`` or ``NDHWC``)."""
         return (self.batch, *(self.out_d, self.out_h, self.out_w)[3 - self.rank:], self.out_c)

@@ -180,28 +180,20 @@ def _blockwise(input, filters, spec, backend):
     """The lazy result: each block from its window of ``input`` (a validated, non-empty call)."""
     first = 2 if spec.channels_first else 1
     c_axis = 1 if spec.channels_first else spec.rank + 1
-    axes = _spatial_axes(spec)
+    axes = spec.axes
     x = input.rechunk({c_axis: -1})
-    windows = {first + i: _windows(x.chunks[first + i], *axis) for i, axis in enumerate(axes)}
+    windows = {first + i: _windows(x.chunks[first + i], *axis[1:]) for i, axis in enumerate(axes)}
     for axis, window in windows.items():  # one chunk per output block's window
         x = x[(slice(None),) * axis + (window.index,)].rechunk({axis: window.sizes})
     chunks = [x.chunks[0]] + [None] * (spec.rank + 1)
     chunks[c_axis] = (spec.out_c,)
     for axis, window in windows.items():
         chunks[axis] = window.out_chunks
-    call = dict(strides=[axis[2] for axis in axes], data_format=spec.data_format,
-                dilations=[axis[3] for axis in axes], backend=backend)
+    call = dict(strides=[axis[3] for axis in axes], data_format=spec.data_format,
+                dilations=[axis[4] for axis in axes], backend=backend)
     pads = {axis: window.pads for axis, window in windows.items()}
     return x.map_blocks(_block, filters, pads, call, chunks=tuple(chunks), dtype=spec.dtype,
                         meta=np.empty((0,) * (spec.rank + 2), spec.dtype))
-
-
-def _spatial_axes(spec):
-    """Per spatial axis, in ``data_format`` order: output size, kernel, stride, dilation, pad before."""
-    axes = zip((spec.out_d, spec.out_h, spec.out_w), (spec.k_d, spec.k_h, spec.k_w),
-               (spec.stride_d, spec.stride_h, spec.stride_w), (spec.dil_d, spec.dil_h, spec.dil_w),
-               (spec.pad_front, spec.pad_top, spec.pad_left))
-    return list(axes)[3 - spec.rank:]
 
 
 @dataclass(frozen=True)

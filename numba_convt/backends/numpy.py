@@ -20,20 +20,10 @@ def _landing(in_size, out_size, stride, offset):
     return slice(first, stop), slice(first * stride + offset, stop * stride + offset, stride)
 
 
-def _axes(spec):
-    """``(in, out, kernel, stride, dilation, pad_before)`` of each spatial axis of the call."""
-    axes = [
-        (spec.in_d, spec.out_d, spec.k_d, spec.stride_d, spec.dil_d, spec.pad_front),
-        (spec.in_h, spec.out_h, spec.k_h, spec.stride_h, spec.dil_h, spec.pad_top),
-        (spec.in_w, spec.out_w, spec.k_w, spec.stride_w, spec.dil_w, spec.pad_left),
-    ]
-    return axes[3 - spec.rank:]
-
-
 def run(spec, x, filters, out):
     """Compute the transposed convolution of ``x`` into ``out`` (both channels-last)."""
     out[...] = 0
-    axes = _axes(spec)
+    axes = spec.axes
     group_in = spec.in_c // spec.groups
     group_out = spec.out_c // spec.groups
     all_ = slice(None)
