@@ -1,13 +1,15 @@
 """Name-keyed registry of backends, resolved lazily.
 
 A backend is a function ``run(spec, x, filters, out)`` that writes every
-element of the NHWC ``out`` buffer (``spec.compute_dtype``, C-contiguous) from
-the C-contiguous NHWC ``x`` and ``[KH, KW, C_out / groups, C_in]`` filters.
+element of the channels-last ``out`` buffer (``spec.compute_dtype``,
+C-contiguous) from the C-contiguous channels-last ``x`` and ``[*kernel,
+C_out / groups, C_in]`` filters, for 1, 2 or 3 spatial axes (``spec.rank``:
+``NWC``, ``NHWC`` or ``NDHWC`` arrays).
 Built-in backends live in ``numba_convt.backends.<name>`` and are imported on
 first use, so ``import numba_convt`` compiles nothing (and never imports
 ``numba.cuda``). A backend that also takes device arrays (``"cuda"``) adds
 ``as_device_array`` and ``run_device``; one with ``takes_nchw(spec)`` (``"cpu"``)
-gets NCHW ``x`` and ``out`` as they are for the NCHW calls it says yes to.
+gets channels-first ``x`` and ``out`` as they are for the calls it says yes to.
 One with ``plan(spec)`` chooses its kernel once per signature (see ``_plan``):
 an object with ``takes_nchw`` and ``run(x, filters, out)``.
 """
@@ -28,7 +30,7 @@ class Backend:
     ``as_device_array(obj)`` (zero-copy view of a ``__cuda_array_interface__``
     object) and ``run_device(spec, input, filters, out, stream) -> result`` are
     set only for backends that take device arrays; ``hint`` says what an
-    unavailable backend needs. ``takes_nchw(spec)`` says whether an NCHW
+    unavailable backend needs. ``takes_nchw(spec)`` says whether a channels-first
     call's ``x`` and ``out`` go to ``run`` as they are (else the api converts).
     ``plan(spec)``, where set, does the choices of ``run`` and ``takes_nchw``
     once: it returns an object with that attribute and ``run(x, filters, out)``.
@@ -58,10 +60,12 @@ def register_backend(name, run, *, is_available=None, overwrite=False):
         Case-insensitive name used as ``conv2d_transpose(..., backend=name)``.
     run : callable
         ``run(spec, x, filters, out)``: ``spec`` is a frozen
-        :class:`numba_convt.Spec`; ``x`` the C-contiguous NHWC input and
-        ``filters`` the C-contiguous ``[KH, KW, C_out / groups, C_in]`` filters,
-        both of ``spec.compute_dtype``; ``out`` an uninitialised C-contiguous
-        NHWC buffer of that dtype, every element of which ``run`` must write.
+        :class:`numba_convt.Spec`; ``x`` the C-contiguous channels-last input
+        (``NWC``, ``NHWC`` or ``NDHWC`` by ``spec.rank``) and ``filters`` the
+        C-contiguous ``[*kernel, C_out / groups, C_in]`` filters, both of
+        ``spec.compute_dtype``; ``out`` an uninitialised C-contiguous
+        channels-last buffer of that dtype, every element of which ``run``
+        must write.
     is_available : callable, optional
         Returns whether the backend can run on this machine; default always.
     overwrite : bool, default False
