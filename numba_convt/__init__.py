@@ -39,6 +39,7 @@ Examples
 (1, 4, 4, 4)
 """
 
+from . import _tbb
 from ._normalize import Spec
 from ._plan import Plan, plan
 from ._registry import available_backends, get_backend, register_backend
@@ -53,3 +54,5 @@ __all__ = ["Plan", "Spec", "available_backends", "conv1d_transpose", "conv2d_tra
            "conv2d_transpose_output_sizes", "conv3d_transpose", "conv_transpose",
            "conv_transpose_output_shape", "conv_transpose_output_sizes", "get_backend", "plan", "register_backend", "warmup"]
 __version__ = "0.1.0"
+
+_tbb.preload()  # before any parallel call picks Numba's threading layer
