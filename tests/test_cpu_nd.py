@@ -70,3 +70,17 @@ def test_long_1d_signals_in_segments_match_the_reference(layer, layout, size):
     assert cpu.plan(normalize(x, f, *args, rank=1)).segments > 1, "the layer must run in segments"
     expected = numba_convt.conv1d_transpose(x, f, *args, backend="numpy")
     np.testing.assert_allclose(numba_convt.conv1d_transpose(x, f, *args, backend="cpu"), expected, rtol=0, atol=1e-12)
+
+
+def test_3d_calls_reuse_their_threads_shares_buffer_and_overwrite_it():
+    """The kept buffer holds the last call's shares: a smaller call after a larger one reads none of them."""
+    rng = np.random.default_rng(9)
+    results = []
+    for x_shape, f_shape, out_shape in [((2, 6, 5, 5, 3), (3, 3, 3, 4, 3), [2, 12, 10, 10, 4]),
+                                        ((1, 3, 4, 4, 2), (2, 2, 2, 3, 2), [1, 6, 8, 8, 3])]:
+        x, f = rng.standard_normal(x_shape), rng.standard_normal(f_shape)
+        got = numba_convt.conv3d_transpose(x, f, out_shape, 2, backend="cpu")
+        results.append(getattr(_nd._kept, "buffer", None))
+        np.testing.assert_allclose(got, numba_convt.conv3d_transpose(x, f, out_shape, 2, backend="numpy"),
+                                   rtol=0, atol=1e-12)
+    assert results[0] is not None and results[1] is results[0]
