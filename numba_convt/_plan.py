@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._layout import change_layout
-from ._normalize import as_dtype, check_out, check_size, int_list, normalize
+from ._normalize import as_dtype, check_out, check_size, int_list, normalize, to_channels_last
 from ._registry import get_backend
+from ._scratch import scratch
 
 _CACHE_SIZE = 256
 _cache = {}
@@ -201,14 +202,20 @@ class Plan:
         if stream is not None and self._backend.run_device is None:
             raise ValueError(f"stream= is for the 'cuda' backend; backend {self.backend!r} runs on the host")
         _check_out(out, spec, input, filters)
-        x = change_layout(input, True, spec.compute_dtype) if moved else np.ascontiguousarray(input, spec.compute_dtype)
+        if moved:
+            x = change_layout(input, True, spec.compute_dtype,
+                              scratch("input", to_channels_last(input.shape, spec.data_format), spec.compute_dtype))
+        else:
+            x = np.ascontiguousarray(input, spec.compute_dtype)
         f = np.ascontiguousarray(filters, spec.compute_dtype)
-        writes_out = out is not None and not moved and spec.compute_dtype == spec.dtype
-        buffer = out if writes_out else np.empty(spec.nhwc_output_shape if moved else spec.output_shape,
-                                                 spec.compute_dtype)
+        direct = not moved and spec.compute_dtype == spec.dtype  # the kernel writes the result itself
+        if direct:
+            buffer = np.empty(spec.output_shape, spec.dtype) if out is None else out
+        else:
+            buffer = scratch("result", spec.nhwc_output_shape if moved else spec.output_shape, spec.compute_dtype)
         self._kernel.run(x, f, buffer, **({} if stream is None else {"stream": stream}))
-        if writes_out:
-            return out
+        if direct:
+            return buffer
         if moved:
             return change_layout(buffer, False, spec.dtype, out)
         if out is None:

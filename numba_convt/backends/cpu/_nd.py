@@ -20,16 +20,15 @@ size): larger volumes run in slabs of input depths.
 """
 
 import dataclasses
-import math
-import threading
 
 import numba
 import numpy as np
 
+from ..._scratch import scratch
+
 _SHARES_BYTES = 32 << 20  # a 3-D call's shares buffer: at most this, or the result's size
 _SEGMENT_OUTPUTS = 4096  # a segment of a long 1-D signal gives at least this many outputs
 _CORES = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's, whatever set_num_threads says
-_kept = threading.local()  # each thread's shares buffer, kept for its next 3-D call
 
 
 def signal(spec, plan):
@@ -134,7 +133,8 @@ class DepthTaps:
         for first in range(0, spec.in_d, self.slab):
             depths = min(self.slab, spec.in_d - first)
             planes = np.ascontiguousarray(x[:, first:first + depths]).reshape(-1, spec.in_h, spec.in_w, in_c)
-            shares = _shares((spec.batch, depths, spec.out_h, spec.out_w, spec.groups, k_d, group_out), out.dtype)
+            shares = scratch("shares", (spec.batch, depths, spec.out_h, spec.out_w, spec.groups, k_d, group_out),
+                             out.dtype)
             self.plans[depths].run(planes, side_by_side, shares.reshape(planes.shape[0], spec.out_h, spec.out_w, -1))
             self._add(shares, first, by_group)
 
@@ -148,16 +148,3 @@ class DepthTaps:
                 start, stop = lands[0], lands[-1] + 1
                 by_group[:, target[start]:target[stop - 1] + 1:spec.stride_d] += shares[:, start:stop, ..., kd, :]
 
-
-def _shares(shape, dtype):
-    """An uninitialised array for a slab's shares: the calling thread's kept
-    buffer where up to ``_SHARES_BYTES`` are asked for. A new multi-MiB array
-    pays its page faults on every call (two fresh 4 MiB arrays: 1.8-3.7 ms
-    here, more than unet3d_up's kernel), a kept one once."""
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > _SHARES_BYTES:
-        return np.empty(shape, dtype)
-    kept = getattr(_kept, "buffer", None)
-    if kept is None or kept.nbytes < nbytes:
-        kept = _kept.buffer = np.empty(nbytes, np.uint8)
-    return kept[:nbytes].view(dtype).reshape(shape)
