@@ -34,7 +34,7 @@ The BLAS and tiled paths read and write NCHW in place; the others index
 NHWC. Layers BLAS's cost model does not take (fewer than 16 input channels,
 groups, few pixels) run whichever of the direct loops, the tile and the dot
 kernel needs the fewest vector operations. ``_rows`` holds the index
-helpers the kernels share. 1-D and 3-D calls run on 2-D plans (``_nd``).
+helpers the kernels share. 1-D and 3-D calls run on 2-D plans (``_nd``, ``_volume``).
 """
 
 from dataclasses import dataclass
@@ -43,7 +43,7 @@ import numpy as np
 
 from ..._layout import change_layout
 from ..._normalize import Spec
-from . import _cost, _direct, _dot, _gemm, _nd, _tile, _tiled
+from . import _cost, _direct, _dot, _gemm, _nd, _tile, _tiled, _volume
 
 
 @dataclass(frozen=True)
@@ -133,12 +133,12 @@ def plan(spec):
     -------
     Plan
         Its ``run(x, filters, out)`` computes the call; for 1-D and 3-D
-        calls, an ``_nd`` plan made of a 2-D one.
+        calls, an ``_nd`` or ``_volume`` plan made of 2-D ones.
     """
     if spec.rank == 1:
         return _nd.signal(spec, plan)
     if spec.rank == 3:
-        return _nd.depth_taps(spec, plan)
+        return _volume.volume(spec, plan)
     empty = 0 in (spec.batch, spec.in_h, spec.in_w, spec.in_c, spec.out_h, spec.out_w)  # no kernel runs
     return _plan(spec, "direct" if empty else _cost._path(spec))
 
