@@ -24,10 +24,10 @@ def scratch(use, shape, dtype):
     next call for the same use.
     """
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > KEPT_BYTES:
+    if nbytes == 0 or nbytes > KEPT_BYTES:  # (an empty view would get zero strides, which some consumers refuse)
         return np.empty(shape, dtype)
     buffers = _kept.__dict__
     kept = buffers.get(use)
     if kept is None or kept.nbytes < nbytes:
-        kept = buffers[use] = np.empty(max(nbytes, 1), np.uint8)
+        kept = buffers[use] = np.empty(nbytes, np.uint8)
     return kept[:nbytes].view(dtype).reshape(shape)

@@ -50,3 +50,9 @@ def test_threads_keep_their_own_scratch():
 def test_large_scratch_is_not_kept():
     big = _scratch.scratch("test-large", (_scratch.KEPT_BYTES // 8 + 1,), np.float64)
     assert big.base is None and "test-large" not in _scratch._kept.__dict__
+
+
+def test_empty_scratch_has_the_strides_of_a_new_array():
+    """numba.cuda's copies compare strides: an empty view of a kept buffer would have zeros."""
+    for shape in [(0, 3, 4, 5), (2, 0, 3, 1)]:
+        assert _scratch.scratch("test-empty", shape, np.float32).strides == np.empty(shape, np.float32).strides
