@@ -50,9 +50,10 @@ from .shapes import (
     conv_transpose_output_sizes,
 )
 
-__all__ = ["Plan", "Spec", "available_backends", "conv1d_transpose", "conv2d_transpose", "conv2d_transpose_output_shape",
-           "conv2d_transpose_output_sizes", "conv3d_transpose", "conv_transpose",
-           "conv_transpose_output_shape", "conv_transpose_output_sizes", "get_backend", "plan", "register_backend", "warmup"]
+__all__ = ["Plan", "Spec", "available_backends", "conv1d_transpose", "conv2d_transpose",
+           "conv2d_transpose_output_shape", "conv2d_transpose_output_sizes", "conv3d_transpose", "conv_transpose",
+           "conv_transpose_output_shape", "conv_transpose_output_sizes", "get_backend", "plan", "register_backend",
+           "warmup"]
 __version__ = "0.1.0"
 
 _tbb.preload()  # before any parallel call picks Numba's threading layer

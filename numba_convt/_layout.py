@@ -41,7 +41,7 @@ def change_layout(array, to_nhwc, dtype, out=None):
     uint = _UINTS.get(array.dtype.itemsize)
     if uint is None or array.dtype != dtype or not array.flags.c_contiguous or moved.flags.c_contiguous:
         if out is None:
-            return np.array(moved, dtype, order="C")  # a copy even where ``moved`` is one already: ``array`` may be scratch
+            return np.array(moved, dtype, order="C")  # a copy even where ``moved`` is one: ``array`` may be scratch
         out[...] = moved
         return out
     result = np.empty(moved.shape, dtype) if out is None else out

@@ -343,7 +343,8 @@ def rank_of(output_shape):
     ValueError (TF's messages) unless it is 1, 2 or 3."""
     sized = isinstance(output_shape, collections.abc.Sized) and not isinstance(output_shape, (str, bytes))
     if not sized or (isinstance(output_shape, np.ndarray) and output_shape.ndim != 1):
-        raise ValueError(f"`output_shape` must be a tensor or sized collection. Received: output_shape={output_shape!r}")
+        raise ValueError(
+            f"`output_shape` must be a tensor or sized collection. Received: output_shape={output_shape!r}")
     if len(output_shape) not in (3, 4, 5):
         raise ValueError(f"`output_shape` must be of length 3, 4 or 5. Received: output_shape={output_shape!r} "
                          f"of length {len(output_shape)}.")

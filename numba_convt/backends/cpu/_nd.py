@@ -53,7 +53,7 @@ class Signal:
         return self.plan.takes_nchw
 
     def run(self, x, filters, out):
-        """``x``, ``out``: ``[N, W, C]`` (or ``[N, C, W]`` where :attr:`takes_nchw`); ``filters`` ``[K, C_out/G, C_in]``."""
+        """``x``, ``out``: ``[N, W, C]`` (``[N, C, W]`` if :attr:`takes_nchw`); ``filters``: ``[K, C_out/G, C_in]``."""
         axis = 2 if self.plan.spec.channels_first and self.takes_nchw else 1
         if self.segments == 1:
             self.plan.run(np.expand_dims(x, axis), filters[np.newaxis], np.expand_dims(out, axis))

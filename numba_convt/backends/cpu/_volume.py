@@ -83,7 +83,8 @@ class DepthPhases:
             planes = min(chunk, depths - first)
             gathered = self._gather(x, taps, r, first, planes)
             in_place = spec.stride_d == 1 and (spec.batch == 1 or planes == depths)
-            target = phase[:, first:first + planes] if in_place else scratch("phase", (spec.batch, planes, *out.shape[2:]), out.dtype)
+            target = (phase[:, first:first + planes] if in_place
+                      else scratch("phase", (spec.batch, planes, *out.shape[2:]), out.dtype))
             self.plans[len(taps), planes].run(gathered.reshape(-1, *gathered.shape[2:4], weights.shape[-1]), weights,
                                               target.reshape(-1, *out.shape[2:]))
             if not in_place:
