@@ -2,8 +2,9 @@
 blocked, in parallel Numba threads.
 
 NumPy's transposing copy walks one side with a stride of ``C`` or ``H*W``
-elements; this one copies 32x32 tiles (unet_up2's 4 MiB output: 1.34 ms with
-NumPy, 0.73 ms here, 2 cores, measured). It moves raw items (viewed as
+elements; this one moves 8x8 blocks of 32x256 tiles (unet_up2's 4 MiB output:
+1.34 ms with NumPy, 0.43 ms here; a 3-D NCDHW input of 64 channels, 16^3:
+0.36 -> 0.12 ms against element-wise 32x32 tiles; 2 cores). It moves raw items (viewed as
 unsigned integers), so every dtype of 4 or 8 bytes takes it; others, and
 copies with a dtype change, use NumPy.
 """
@@ -14,20 +15,34 @@ import numpy as np
 from ._parallel import builds, launch
 
 _UINTS = {4: np.uint32, 8: np.uint64}  # the dtypes backends compute in (half types: float32)
-_TILE = 32
+_TILE, _CHUNK, _BLOCK = 32, 256, 8  # a task: 32 rows x 256 columns, moved in 8x8 blocks
 
 
 def _swap_last_axes(src, dst):
-    """``dst[n, j, i] = src[n, i, j]``, tile by tile."""
+    """``dst[n, j, i] = src[n, i, j]``, a task per tile of rows and chunk of
+    columns (signals with few channels have few rows), in 8x8 blocks read
+    and written a row of 8 at a time through a local block (element by
+    element with a stride on one side, the tile took 2-7x longer)."""
     batch, rows, cols = src.shape
-    tiles = (rows + _TILE - 1) // _TILE
-    for task in numba.prange(batch * tiles):
-        n, i0 = task // tiles, task % tiles * _TILE
-        i1 = min(rows, i0 + _TILE)
-        for j0 in range(0, cols, _TILE):
-            for j in range(j0, min(cols, j0 + _TILE)):
-                for i in range(i0, i1):
-                    dst[n, j, i] = src[n, i, j]
+    tiles, chunks = (rows + _TILE - 1) // _TILE, (cols + _CHUNK - 1) // _CHUNK
+    for task in numba.prange(batch * tiles * chunks):
+        n, tile = task // (tiles * chunks), task % (tiles * chunks)
+        i0, j0 = tile // chunks * _TILE, tile % chunks * _CHUNK
+        i1, j1 = min(rows, i0 + _TILE), min(cols, j0 + _CHUNK)
+        block = np.empty((_BLOCK, _BLOCK), src.dtype)
+        for ib in range(i0, i1, _BLOCK):
+            for jb in range(j0, j1, _BLOCK):
+                if ib + _BLOCK <= i1 and jb + _BLOCK <= j1:
+                    for a in range(_BLOCK):
+                        for b in range(_BLOCK):
+                            block[b, a] = src[n, ib + a, jb + b]
+                    for b in range(_BLOCK):
+                        for a in range(_BLOCK):
+                            dst[n, jb + b, ib + a] = block[b, a]
+                else:  # the tile's edges
+                    for i in range(ib, min(i1, ib + _BLOCK)):
+                        for j in range(jb, min(j1, jb + _BLOCK)):
+                            dst[n, j, i] = src[n, i, j]
 
 
 _SWAP_LAST_AXES = builds(_swap_last_axes)
