@@ -113,8 +113,7 @@ class Spec:
     @property
     def output_shape(self):
         """The result's shape, in ``data_format`` order."""
-        spatial = (self.out_d, self.out_h, self.out_w)[3 - self.rank:]
-        return (self.batch, self.out_c, *spatial) if self.channels_first else (self.batch, *spatial, self.out_c)
+        return from_channels_last(self.nhwc_output_shape, self.data_format)
 
     @property
     def axes(self):
@@ -474,6 +473,18 @@ def _check_rank(shape, what, rank):
 def to_channels_last(shape, data_format):
     """``shape`` (in ``data_format`` order) with the channels last, as a tuple."""
     return (shape[0], *shape[2:], shape[1]) if data_format[1] == "C" else tuple(shape)
+
+
+def from_channels_last(shape, data_format):
+    """A channels-last ``shape`` in ``data_format`` order, as a tuple."""
+    return (shape[0], shape[-1], *shape[1:-1]) if data_format[1] == "C" else tuple(shape)
+
+
+def input_rank(input_shape):
+    """The spatial rank (1, 2 or 3) of an ``input_shape`` of 3, 4 or 5 ints."""
+    if len(input_shape) not in (3, 4, 5):
+        raise ValueError(f"input_shape must have 3, 4 or 5 values (1-D, 2-D or 3-D); got {list(input_shape)}")
+    return len(input_shape) - 2
 
 
 def _output_shape(output_shape, data_format, batch, group_out_c):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._layout import change_layout
-from ._normalize import as_dtype, check_out, check_size, int_list, normalize, to_channels_last
+from ._normalize import as_dtype, check_out, check_size, input_rank, int_list, normalize, to_channels_last
 from ._registry import get_backend
 from ._scratch import scratch
 
@@ -103,10 +103,7 @@ def plan(input_shape, filters_shape, output_shape, strides, padding="SAME", data
     input = _Meta(_shape(input_shape, "input_shape"), _dtype(dtype, "dtype"))
     filters = _Meta(_shape(filters_shape, "filters_shape"),
                     input.dtype if filters_dtype is None else _dtype(filters_dtype, "filters_dtype"))
-    rank = len(input.shape) - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(f"input_shape must have 3, 4 or 5 values (1-D, 2-D or 3-D); got {list(input.shape)}")
-    args = (output_shape, strides, padding, data_format, dilations, rank)
+    args = (output_shape, strides, padding, data_format, dilations, input_rank(input.shape))
     return Plan(get_backend(backend), input, filters, args)
 
 

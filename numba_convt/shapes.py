@@ -9,7 +9,7 @@ They check their arguments with the same rules and messages as
 
 from ._normalize import (
     _AXES, _groups, _integer, _window, check_shapes, default_output_size, inconsistent_size_message,
-    int_list, legal_output_sizes, padding_kind, to_channels_last, window_args,
+    from_channels_last, input_rank, int_list, legal_output_sizes, padding_kind, to_channels_last, window_args,
 )
 
 
@@ -132,8 +132,7 @@ def _output_shape(rank, input_shape, filters_shape, strides, padding, data_forma
         _size(name, kind, *dim)
         for name, *dim in zip(_AXES[rank], in_sizes, filters_shape[:rank], strides, dilations, pads, extra)
     ]
-    out_c = groups * filters_shape[rank]
-    return (batch, out_c, *sizes) if data_format[1] == "C" else (batch, *sizes, out_c)
+    return from_channels_last((batch, *sizes, groups * filters_shape[rank]), data_format)
 
 
 def conv2d_transpose_output_sizes(input_shape, filters_shape, strides, padding="SAME",
@@ -204,10 +203,7 @@ def _output_sizes(rank, input_shape, filters_shape, strides, padding, data_forma
 
 def _rank(input_shape):
     """The spatial rank of a 3, 4 or 5 value ``input_shape``."""
-    rank = len(int_list(input_shape, "input_shape")) - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(f"input_shape must have 3, 4 or 5 values (1-D, 2-D or 3-D); got {list(input_shape)}")
-    return rank
+    return input_rank(int_list(input_shape, "input_shape"))
 
 
 def _arguments(rank, input_shape, filters_shape, strides, padding, data_format, dilations):

@@ -13,11 +13,12 @@ are the signal's segments.
 
 import dataclasses
 
-import numba
 import numpy as np
 
+from ..._scratch import scratch
+from ._cost import _MIN_TASKS as _CORES  # the machine's cores, whatever set_num_threads says
+
 _SEGMENT_OUTPUTS = 4096  # a segment of a long 1-D signal gives at least this many outputs
-_CORES = numba.config.NUMBA_DEFAULT_NUM_THREADS  # the machine's, whatever set_num_threads says
 
 
 def signal(spec, plan):
@@ -60,9 +61,9 @@ class Signal:
             return
         length = self.plan.spec.out_w
         whole = out.shape[axis] == self.segments * length
-        rows = out if whole else np.empty((*out.shape[:axis], self.segments * length, *out.shape[axis + 1:]), out.dtype)
+        rows = out if whole else scratch("segments", _replaced(out.shape, axis, self.segments * length), out.dtype)
         self.plan.run(self._windows(x, axis), filters[np.newaxis],
-                      rows.reshape(_split_shape(rows.shape, axis, self.segments, length)))
+                      rows.reshape(_replaced(rows.shape, axis, self.segments, length)))
         if not whole:
             out[...] = rows[(slice(None),) * axis + (slice(out.shape[axis]),)]
 
@@ -75,11 +76,11 @@ class Signal:
         pads = [(0, 0)] * x.ndim
         pads[axis] = (before, after)
         padded = np.pad(x, pads)[(slice(None),) * axis + (slice(self.first + before, None),)]
-        shape = _split_shape(padded.shape, axis, self.segments, self.window)
+        shape = _replaced(padded.shape, axis, self.segments, self.window)
         strides = (*padded.strides[:axis], step * padded.strides[axis], *padded.strides[axis:])
         return np.ascontiguousarray(np.lib.stride_tricks.as_strided(padded, shape, strides, writeable=False))
 
 
-def _split_shape(shape, axis, segments, length):
-    """``shape`` with ``axis`` replaced by ``[segments, length]``."""
-    return (*shape[:axis], segments, length, *shape[axis + 1:])
+def _replaced(shape, axis, *sizes):
+    """``shape`` with ``axis`` replaced by ``sizes`` (one size, or ``segments, length``)."""
+    return (*shape[:axis], *sizes, *shape[axis + 1:])

@@ -33,13 +33,20 @@ def volume(spec, plan):
     for r in range(min(spec.stride_d, spec.out_d)):
         taps = tuple(kd for kd in range(spec.k_d) if (r + spec.pad_front - kd * spec.dil_d) % spec.stride_d == 0)
         depths = len(range(r, spec.out_d, spec.stride_d))
-        plane = spec.batch * spec.in_h * spec.in_w * len(taps) * spec.in_c * spec.compute_dtype.itemsize
-        chunk = max(1, min(depths, _GATHER_BYTES // max(plane, 1)))
+        chunk, sizes = _chunks(depths, spec.batch * spec.in_h * spec.in_w * len(taps) * spec.in_c
+                               * spec.compute_dtype.itemsize)
         phases.append((r, taps, depths, chunk))
-        for planes in ({chunk, depths % chunk or chunk} if taps else ()):
+        for planes in (sizes if taps else ()):
             if (len(taps), planes) not in plans:
                 plans[len(taps), planes] = plan(_planes_spec(spec, spec.batch * planes, in_c=len(taps) * spec.in_c))
     return DepthPhases(spec, tuple(phases), plans, _shares(spec, plan))
+
+
+def _chunks(count, nbytes):
+    """How many of ``count`` planes of ``nbytes`` each a 2-D call takes (within
+    ``_GATHER_BYTES``, at least one), and the counts its calls see."""
+    chunk = max(1, min(count, _GATHER_BYTES // max(nbytes, 1)))
+    return chunk, {chunk, count % chunk or chunk}
 
 
 def _planes_spec(spec, planes, **changes):
@@ -108,9 +115,8 @@ class DepthPhases:
 
 def _shares(spec, plan):
     """The :class:`DepthShares` of a 3-D ``spec``."""
-    plane = spec.batch * spec.out_h * spec.out_w * spec.k_d * spec.out_c * spec.compute_dtype.itemsize
-    slab = max(1, min(spec.in_d, _GATHER_BYTES // max(plane, 1)))
-    depths = {slab, spec.in_d % slab or slab}
+    slab, depths = _chunks(spec.in_d, spec.batch * spec.out_h * spec.out_w * spec.k_d * spec.out_c
+                           * spec.compute_dtype.itemsize)
     return DepthShares(spec, slab, {d: plan(_planes_spec(spec, spec.batch * d, out_c=spec.k_d * spec.out_c))
                                     for d in depths})
 
