@@ -47,3 +47,12 @@ def tf_consistent_sizes(in_size, kernel, stride, dilation, kind, pad_before=0, p
         size for size in range(limit)
         if tf_forward_size(size, kernel, stride, dilation, kind, pad_before, pad_after) == in_size
     ]
+
+
+def ieee_classes(a):
+    """Masks of the NaN (and for real dtypes the +inf and -inf) positions of ``a``."""
+    a = np.asarray(a)
+    if a.dtype.kind == "c":
+        return {"nan": np.isnan(a)}
+    a = a.astype(np.float64)
+    return {"nan": np.isnan(a), "+inf": np.isposinf(a), "-inf": np.isneginf(a)}

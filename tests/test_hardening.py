@@ -25,6 +25,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+from common import ieee_classes
 
 import numba_convt
 from numba_convt import conv2d_transpose
@@ -619,14 +620,6 @@ def _sprinkle(a, rng, nan, posinf, neginf, zeros):
     return a
 
 
-def _classes(a):
-    a = np.asarray(a)
-    if a.dtype.kind == "c":
-        return {"nan": np.isnan(a)}
-    a = a.astype(np.float64)
-    return {"nan": np.isnan(a), "+inf": np.isposinf(a), "-inf": np.isneginf(a)}
-
-
 FLOAT_DTYPES = ["float16", "float32", "float64", "complex64", "complex128"]
 try:
     from ml_dtypes import bfloat16
@@ -664,9 +657,9 @@ def test_nan_and_inf_propagate_as_in_the_reference(dtype, data_format, layer, ba
         reference = _call(x, f, "numpy", data_format, layer=layer)
         got = _call(x, f, backend, data_format, layer=layer)
         assert got.dtype == dtype
-        for name, mask in _classes(oracle).items():
-            np.testing.assert_array_equal(_classes(reference)[name], mask, err_msg=f"reference: {name} positions")
-            np.testing.assert_array_equal(_classes(got)[name], mask, err_msg=f"{backend}: {name} positions")
+        for name, mask in ieee_classes(oracle).items():
+            np.testing.assert_array_equal(ieee_classes(reference)[name], mask, err_msg=f"reference: {name} positions")
+            np.testing.assert_array_equal(ieee_classes(got)[name], mask, err_msg=f"{backend}: {name} positions")
             seen[name] += int(mask.sum())
         finite = np.isfinite(oracle)
         assert finite.mean() > 0.2, "too few finite outputs to compare values"

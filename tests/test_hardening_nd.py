@@ -15,6 +15,7 @@ import re
 import numba
 import numpy as np
 import pytest
+from common import ieee_classes
 from common_nd import FUNCTIONS, LAYERS, layer_call, layer_oracle, to_last
 
 import numba_convt
@@ -132,14 +133,6 @@ def test_empty_inputs_give_zeros_and_empty_outputs(case, dtype, backend):
 # 3. NaN and Inf land where the definition puts them
 # ==========================================================================
 
-def _classes(a):
-    a = np.asarray(a)
-    if a.dtype.kind == "c":
-        return {"nan": np.isnan(a)}
-    a = a.astype(np.float64)
-    return {"nan": np.isnan(a), "+inf": np.isposinf(a), "-inf": np.isneginf(a)}
-
-
 def _specials(shape, rng, complex_):
     """Uniform values with a few NaN, +inf, -inf (complex: NaN only) and zeros."""
     a = rng.uniform(-2, 2, shape)
@@ -170,9 +163,9 @@ def test_nan_and_inf_propagate_as_in_the_definition(rank, dtype, first, backend)
         for name in ("numpy", backend):
             got = FUNCTIONS[rank](**layer_call(layer, x, f, first), backend=name)
             got = to_last(got) if first else got
-            for what, mask in _classes(oracle).items():
-                np.testing.assert_array_equal(_classes(got)[what], mask, err_msg=f"{name}: {what} positions")
-        for what, mask in _classes(oracle).items():
+            for what, mask in ieee_classes(oracle).items():
+                np.testing.assert_array_equal(ieee_classes(got)[what], mask, err_msg=f"{name}: {what} positions")
+        for what, mask in ieee_classes(oracle).items():
             seen[what] += int(mask.sum())
         finite = np.isfinite(oracle)
         assert finite.mean() > 0.2
@@ -283,17 +276,22 @@ THREAD_LAYERS = {  # large enough for the cpu backend's parallel and BLAS kernel
 }
 
 
-# Found by these layers: the 3-D plan's 2-D tap plan was made for NCHW (and may take NCHW arrays,
-# e.g. on its BLAS path) while the depth-tap loop hands it channels-last planes.
+# Found by these layers: the 3-D plan's 2-D plan was once made for NCHW (and may take NCHW arrays,
+# e.g. on its BLAS path) while the 3-D plan hands it channels-last planes.
 LARGE = [(rank, first) for rank in (1, 3) for first in (False, True)]
+
+
+def _large_arrays(rank, dtype, seed):
+    layer = THREAD_LAYERS[rank]
+    rng = np.random.default_rng(seed)
+    x, f = (rng.standard_normal(layer[shape]).astype(dtype) for shape in ("x_shape", "f_shape"))
+    return layer, x, f
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rank, first", LARGE)
 def test_large_layers_match_the_reference(rank, first, dtype):
-    layer = THREAD_LAYERS[rank]
-    rng = np.random.default_rng(4)
-    x, f = rng.standard_normal(layer["x_shape"]).astype(dtype), rng.standard_normal(layer["f_shape"]).astype(dtype)
+    layer, x, f = _large_arrays(rank, dtype, seed=4)
     got = FUNCTIONS[rank](**layer_call(layer, x, f, first), backend="cpu")
     expected = layer_oracle(layer, x, f)
     scale = float(np.abs(expected).max())
@@ -304,9 +302,7 @@ def test_large_layers_match_the_reference(rank, first, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rank, first", LARGE)
 def test_one_and_two_threads_give_the_same_bits(rank, dtype, first):
-    layer = THREAD_LAYERS[rank]
-    rng = np.random.default_rng(3)
-    x, f = rng.standard_normal(layer["x_shape"]).astype(dtype), rng.standard_normal(layer["f_shape"]).astype(dtype)
+    layer, x, f = _large_arrays(rank, dtype, seed=3)
     kwargs = layer_call(layer, x, f, first)
     threads = numba.get_num_threads()
     results = {}
