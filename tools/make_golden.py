@@ -272,34 +272,46 @@ def main():
             print(f"case {i:3d} {c['route']:40s} |direct-route|={d1:.3g} |direct-golden|={d2:.3g}")
         return
 
+    arrays, meta, size = record(tf, cases, tf_direct, tf_route, OUT_PATH, lambda i, c: f"case{i:03d}")
+    print_summary((("dtype", c["dtype"]), ("layout", c["data_format"]),
+                   ("padding", c["padding"] if isinstance(c["padding"], str) else "explicit"),
+                   ("route", c["route"]), ("grouped", "grouped" if "grouped" in c["route"] else "ungrouped"),
+                   ("empty input", "empty" if arrays[f"x{i}"].size == 0 else "nonempty"),
+                   ("output_shape len", len(c["output_shape"])),
+                   ("strides form", _form_name(c["strides"])),
+                   ("dilations form", _form_name(c["dilations"])))
+                  for i, c in enumerate(meta))
+    if size >= 2 * 1024 * 1024:
+        sys.exit("golden file is not below 2 MB")
+
+
+def record(tf, cases, direct, route, path, case_id):
+    """TF's answer to every case (``direct`` for route "direct", else ``route``),
+    written to ``path``; returns the arrays, the cases' metadata and the file size."""
     arrays, meta = {}, []
     for i, (c, x, f) in enumerate(cases):
         xt, ft = _to_tf_dtype(x, c["dtype"]), _to_tf_dtype(f, c["dtype"])
-        y = (tf_direct if c["route"] == "direct" else tf_route)(tf, xt, ft, c).numpy()
+        y = (direct if c["route"] == "direct" else route)(tf, xt, ft, c).numpy()
         store = np.float32 if c["dtype"] == "bfloat16" else c["dtype"]
         arrays.update({f"x{i}": xt.astype(store), f"f{i}": ft.astype(store), f"y{i}": y.astype(store)})
-        meta.append({"id": f"case{i:03d}", **c})
-    os.makedirs(os.path.dirname(OUT_PATH), exist_ok=True)
-    np.savez_compressed(OUT_PATH, cases=np.array(json.dumps(meta)), **arrays)
+        meta.append({"id": case_id(i, c), **c})
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez_compressed(path, cases=np.array(json.dumps(meta)), **arrays)
+    size = os.path.getsize(path)
+    print(f"wrote {os.path.normpath(path)}: {len(meta)} cases, {size} bytes")
+    return arrays, meta, size
 
-    size = os.path.getsize(OUT_PATH)
-    print(f"wrote {os.path.normpath(OUT_PATH)}: {len(meta)} cases, {size} bytes")
+
+def print_summary(per_case):
+    """Print how many cases have each value of each fact (``per_case``: each case's ``(fact, value)`` pairs)."""
     summary = {}
-    for i, c in enumerate(meta):
-        pad = c["padding"] if isinstance(c["padding"], str) else "explicit"
-        grouped = "grouped" if "grouped" in c["route"] else "ungrouped"
-        empty = "empty" if arrays[f"x{i}"].size == 0 else "nonempty"
-        for key, val in (("dtype", c["dtype"]), ("layout", c["data_format"]), ("padding", pad),
-                         ("route", c["route"]), ("grouped", grouped), ("empty input", empty),
-                         ("output_shape len", len(c["output_shape"])),
-                         ("strides form", _form_name(c["strides"])),
-                         ("dilations form", _form_name(c["dilations"]))):
+    for facts in per_case:
+        for key, val in facts:
             summary.setdefault(key, {}).setdefault(str(val), 0)
             summary[key][str(val)] += 1
+    width = max(map(len, summary)) + 2
     for key, counts in summary.items():
-        print(f"{key:17s} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    if size >= 2 * 1024 * 1024:
-        sys.exit("golden file is not below 2 MB")
+        print(f"{key:{width}s}" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
 
 def _form_name(v):

@@ -21,12 +21,11 @@ group's input-channel slice of input and filters, outputs concatenated).
 ``--check-routes`` compares the routes with oneDNN's direct calls (float32),
 which accept channels-first and dilations (and 1-D groups).
 """
-import json
 import os
 
 import numpy as np
 
-from make_golden import _legal_sizes, _to_tf_dtype
+from make_golden import _legal_sizes, _to_tf_dtype, print_summary, record
 
 SEED = 2114
 OUT_PATH = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "tf_golden_nd.npz")
@@ -205,29 +204,18 @@ def main(tf, routes=False):
     cases = make_cases()
     if routes:
         return check_routes(tf, cases)
-    arrays, meta = {}, []
-    for i, (c, x, f) in enumerate(cases):
-        xt, ft = _to_tf_dtype(x, c["dtype"]), _to_tf_dtype(f, c["dtype"])
-        y = (tf_direct if c["route"] == "direct" else tf_route)(tf, xt, ft, c).numpy()
-        store = np.float32 if c["dtype"] == "bfloat16" else c["dtype"]
-        arrays.update({f"x{i}": xt.astype(store), f"f{i}": ft.astype(store), f"y{i}": y.astype(store)})
-        meta.append({"id": f"{c['rank']}d_case{i:03d}", **c})
-    np.savez_compressed(OUT_PATH, cases=np.array(json.dumps(meta)), **arrays)
-    size = os.path.getsize(OUT_PATH)
-    print(f"wrote {os.path.normpath(OUT_PATH)}: {len(meta)} cases, {size} bytes")
-    summary = {}
-    for i, c in enumerate(meta):
-        y, c_in = arrays[f"y{i}"], arrays[f"x{i}"].shape[-1 if (c["data_format"] or "NWC").endswith("C") else 1]
-        for key, val in (("rank/op", f"{c['rank']} {c['op']}"), ("dtype", f"{c['rank']} {c['dtype']}"),
-                         ("data_format", c["data_format"]), ("padding", c["padding"]), ("route", c["route"]),
-                         ("strides", _form_name(c["strides"])), ("dilations", _form_name(c["dilations"])),
-                         ("C_in 16-48", c_in >= 16), ("empty", y.size == 0),
-                         ("batch", y.shape[0])):
-            summary.setdefault(key, {}).setdefault(str(val), 0)
-            summary[key][str(val)] += 1
-    for key, counts in summary.items():
-        print(f"{key:15s} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    arrays, meta, size = record(tf, cases, tf_direct, tf_route, OUT_PATH, lambda i, c: f"{c['rank']}d_case{i:03d}")
+    print_summary(_facts(c, arrays[f"x{i}"], arrays[f"y{i}"]) for i, c in enumerate(meta))
     return size
+
+
+def _facts(c, x, y):
+    """What the summary counts of one case."""
+    c_in = x.shape[-1 if (c["data_format"] or "NWC").endswith("C") else 1]
+    return (("rank/op", f"{c['rank']} {c['op']}"), ("dtype", f"{c['rank']} {c['dtype']}"),
+            ("data_format", c["data_format"]), ("padding", c["padding"]), ("route", c["route"]),
+            ("strides", _form_name(c["strides"])), ("dilations", _form_name(c["dilations"])),
+            ("C_in 16-48", c_in >= 16), ("empty", y.size == 0), ("batch", y.shape[0]))
 
 
 def _form_name(v):
