@@ -9,7 +9,6 @@ unsigned integers), so every dtype of 4 or 8 bytes takes it; others, and
 copies with a dtype change, use NumPy.
 """
 
-import numba
 import numpy as np
 
 from ._parallel import builds, launch
@@ -18,14 +17,15 @@ _UINTS = {4: np.uint32, 8: np.uint64}  # the dtypes backends compute in (half ty
 _TILE, _CHUNK, _BLOCK = 32, 256, 8  # a task: 32 rows x 256 columns, moved in 8x8 blocks
 
 
-def _swap_last_axes(src, dst):
+def _swap_last_axes(src, dst, part, parts):
     """``dst[n, j, i] = src[n, i, j]``, a task per tile of rows and chunk of
     columns (signals with few channels have few rows), in 8x8 blocks read
     and written a row of 8 at a time through a local block (element by
     element with a stride on one side, the tile took 2-7x longer)."""
     batch, rows, cols = src.shape
     tiles, chunks = (rows + _TILE - 1) // _TILE, (cols + _CHUNK - 1) // _CHUNK
-    for task in numba.prange(batch * tiles * chunks):
+    tasks = batch * tiles * chunks
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         n, tile = task // (tiles * chunks), task % (tiles * chunks)
         i0, j0 = tile // chunks * _TILE, tile % chunks * _CHUNK
         i1, j1 = min(rows, i0 + _TILE), min(cols, j0 + _CHUNK)

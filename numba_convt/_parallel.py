@@ -1,10 +1,13 @@
-"""Serial and parallel builds of the Numba CPU kernels, and the one place that
-picks between them for a call.
+"""One serial build of each Numba CPU kernel, a parallel driver to run it on
+Numba's thread pool, and the one place that picks between them for a call.
 
-Every kernel is compiled twice from one Python function, and :func:`launch`
-runs its serial build when:
+Every kernel takes its share ``part`` of ``parts`` of its tasks as its last
+two arguments (tasks ``part*n//parts`` to ``(part + 1)*n//parts``), and is
+compiled once, serially. :func:`launch` runs it whole (``part=0,
+parts=1``) on the caller's thread when:
 
-- the call does little work (starting the thread pool would cost more), or
+- the call does little work (starting the thread pool would cost more),
+- Numba is set to one thread (``numba.set_num_threads``), or
 - the process was forked after Numba's OpenMP pool had started: GNU OpenMP
   cannot serve a forked child, and Numba terminates such a child on its
   first parallel launch ("fork() called from a process already using GNU
@@ -12,18 +15,33 @@ runs its serial build when:
   ``tbb`` and ``workqueue`` pools start afresh in a child, so there children
   keep their threads.
 
-The two builds run the same loop body on each row, so their results are
-bitwise identical (``tests/test_fork.py``). Numba's ``workqueue`` pool aborts
-the process when two threads launch parallel kernels at once, so there
-launches take turns.
+Otherwise a small ``parallel=True`` driver, ``for part in prange(parts):
+kernel(*args, part, parts)`` with one share per thread, runs the shares on
+Numba's pool. Why not ``prange`` in the kernel itself: Numba puts a parfor's
+body into four LLVM libraries (the gufunc, two wrappers, the caller), links
+each callee into its caller and optimizes and code-generates it again, so a
+``parallel=True`` build costs 3-4x the serial one (measured: the tiled
+kernel 3.8-4.1 s against 1.4 s; ``warmup()`` 33 -> 13 s without them).
+The driver receives the kernel as a first-class function (:class:`_Share`,
+the address of the kernel's compiled C wrapper), so the kernel is not linked
+into it and its body is compiled once. The driver's code does not depend on
+the kernel, only on the argument types: one driver per arity, compiled per
+signature and cached on disk like the kernels.
+
+Each task runs the same machine code on the same data whichever share runs
+it, so results are bitwise identical for any thread count
+(``tests/test_fork.py``). Numba's ``workqueue`` pool aborts the process when
+two threads launch parallel kernels at once, so there launches take turns.
 """
 
 import contextlib
 import os
 import threading
-import types
+import types as pytypes
 
 import numba
+import numpy as np
+from numba.core import types
 
 # The JIT options, in one place. ``fastmath`` is limited to "contract" (fused
 # multiply-add) and "reassoc" (lets LLVM vectorize dot products): both change
@@ -33,32 +51,101 @@ FLAGS = dict(cache=True, nogil=True, fastmath={"contract", "reassoc"}, error_mod
 SERIAL_WORK = 1 << 17  # operations below which thread start-up costs more than it buys
 
 _launch_lock = threading.Lock()
-_pool_lost = False  # forked after the OpenMP pool started: serial builds only
+_pool_lost = False  # forked after the OpenMP pool started: serial runs only
+_drivers = {}  # (kernel, _key(args)) -> (_Share, driver) for a launch
+_sources = {}  # (arity, returns a count?) -> the driver's dispatcher, one overload per signature
+_drivers_lock = threading.Lock()
 
 
-def builds(function):
-    """``(serial, parallel)`` builds of ``function``, each compiled under its
-    own name: Numba's on-disk cache is keyed by qualified name and ignores
-    ``parallel``, so the two would otherwise load each other's machine code."""
-    return tuple(_compiled(function, f"{function.__name__}_{kind}", parallel=kind == "parallel")
-                 for kind in ("serial", "parallel"))
-
-
-def _compiled(function, name, parallel):
-    clone = types.FunctionType(function.__code__, function.__globals__, name)
+def builds(function, name=None, **constants):
+    """The one (serial) build of ``function``, whose last two arguments
+    ``part, parts`` select its share of the tasks; named ``name`` (Numba's
+    disk cache tells builds apart by name), with ``constants`` replacing
+    module globals of those names (compile-time constants in this build)."""
+    name = name or function.__name__
+    namespace = {**function.__globals__, **constants} if constants else function.__globals__
+    clone = pytypes.FunctionType(function.__code__, namespace, name)
     clone.__qualname__ = name
-    return numba.njit(**FLAGS, parallel=parallel)(clone)
+    return numba.njit(**FLAGS)(clone)
+
+
+class _Share(types.WrapperAddressProtocol):
+    """A compiled kernel as a first-class function: the address of its C
+    wrapper and its signature. (The dispatcher itself would do, but Numba
+    unboxes a dispatcher argument by looking its compile result up in
+    Python on every call, ~0.1 ms measured.) The address stays valid while
+    the kernel's dispatcher lives: kernels are module globals."""
+
+    def __init__(self, kernel, signature):
+        self._signature = signature
+        compiled = kernel.overloads[signature.args]
+        self._address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_cfunc_wrapper_name)
+
+    def __wrapper_address__(self):
+        return self._address
+
+    def signature(self):
+        return self._signature
+
+
+def _key(args):
+    """What decides the Numba types of ``args``, cheaply (``numba.typeof``
+    costs ~5 us an argument). ctypes functions are typed by their class
+    (``_blas.gemm`` gives each dtype its own)."""
+    return tuple((a.dtype, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous, a.flags.writeable, a.flags.aligned)
+                 if isinstance(a, np.ndarray) else type(a) for a in args)
+
+
+def _driver(kernel, args):
+    """``(share, driver)`` for ``kernel`` on ``args``: the kernel as a
+    function pointer, and the driver compiled for its signature (or loaded
+    from Numba's disk cache) on first use."""
+    key = (kernel, _key(args))
+    found = _drivers.get(key)
+    if found is None:
+        with _drivers_lock:
+            found = _drivers.get(key) or _compile_driver(kernel, key, args)
+    return found
+
+
+def _compile_driver(kernel, key, args):
+    """:func:`_driver` on a miss, under ``_drivers_lock``."""
+    argtypes = tuple(numba.typeof(a) for a in args)
+    kernel.compile(argtypes + (types.int64, types.int64))
+    signature = kernel.overloads[argtypes + (types.int64, types.int64)].signature
+    counts = signature.return_type != types.none
+    driver = _sources.get((len(args), counts)) or _source(len(args), counts)
+    driver.compile((types.FunctionType(signature), *argtypes, types.int64))
+    found = _drivers[key] = (_Share(kernel, signature), driver)
+    return found
+
+
+def _source(arity, counts):
+    """The driver of kernels with ``arity`` arguments (before ``part,
+    parts``), summing their results if ``counts``. Written in this file's
+    name and module, so that Numba caches its builds on disk."""
+    names = ", ".join(f"a{i}" for i in range(arity))
+    call = f"kernel({names}, np.int64(part), parts)"
+    body = (f"    total = 0\n    for part in numba.prange(parts):\n        total += {call}\n    return total\n"
+            if counts else f"    for part in numba.prange(parts):\n        {call}\n")
+    name = f"_drive{arity}{'_count' if counts else ''}"
+    namespace = {"numba": numba, "np": np, "__name__": __name__}
+    exec(compile(f"def {name}(kernel, {names}, parts):\n{body}", __file__, "exec"), namespace)
+    driver = _sources[arity, counts] = numba.njit(parallel=True, **FLAGS)(namespace[name])
+    return driver
 
 
 def launch(kernel, work, *args):
-    """Run ``kernel`` (a pair from :func:`builds`) on ``args``: its serial build
-    below ``SERIAL_WORK`` operations or where the pool is lost to a fork,
-    else its parallel build."""
-    serial, parallel = kernel
-    if work < SERIAL_WORK or _pool_lost:
-        return serial(*args)
+    """Run ``kernel`` (from :func:`builds`) on ``args``: whole on this thread
+    below ``SERIAL_WORK`` operations, with one Numba thread, or where the
+    pool is lost to a fork; else one share per thread of Numba's pool.
+    Returns the kernel's result (summed over the shares)."""
+    threads = 1 if work < SERIAL_WORK or _pool_lost else numba.get_num_threads()  # tested first: ~1 us
+    if threads == 1:
+        return kernel(*args, 0, 1)
+    share, driver = _driver(kernel, args)
     with _launch_lock if _threading_layer() in (None, "workqueue") else contextlib.nullcontext():
-        return parallel(*args)
+        return driver(share, *args, threads)
 
 
 def _threading_layer():
@@ -71,10 +158,10 @@ def _threading_layer():
 
 
 def _after_fork_in_child():
-    """A parent thread may have held the lock at the fork; its pool is
+    """A parent thread may have held a lock at the fork; its pool is
     unusable here if it was OpenMP (Numba's pools start on first use)."""
-    global _launch_lock, _pool_lost
-    _launch_lock = threading.Lock()
+    global _launch_lock, _drivers_lock, _pool_lost
+    _launch_lock, _drivers_lock = threading.Lock(), threading.Lock()
     _pool_lost = _pool_lost or _threading_layer() == "omp"
 
 

@@ -22,11 +22,12 @@ from .api import conv1d_transpose, conv2d_transpose, conv3d_transpose
 _ALIGNED = [[0, 0], [2, 2], [2, 2], [0, 0]]  # kernel 4, stride 2: no edge blocks
 _NAN = float("nan")
 _CASES = (
-    ((1, 3, 3, 1), (3, 3, 1, 1), [6, 6], 2, "SAME", 0, "NHWC"),  # direct serial (one build for every inner loop)
+    ((1, 3, 3, 1), (3, 3, 1, 1), [6, 6], 2, "SAME", 0, "NHWC"),  # direct serial, inner loop over pixels
     ((1, 128, 128, 1), (4, 4, 1, 1), [256, 256], 2, "SAME", 0, "NHWC"),  # direct parallel
     ((1, 32, 32, 4), (4, 4, 16, 4), [64, 64], 2, "SAME", 0, "NHWC"),  # tiled parallel, few input channels
     ((1, 4, 16, 16), (2, 2, 16, 16), [4, 16], 1, "SAME", 0, "NHWC"),  # tiled serial (16 pixels per row phase)
-    ((1, 8, 32, 64), (3, 3, 256, 64), [16, 64], 2, "SAME", 0, "NHWC"),  # tiled parallel, filters packed in parallel
+    ((1, 8, 32, 64), (3, 3, 256, 64), [16, 64], 2, "SAME", 0, "NHWC"),  # tiled parallel, many output channels
+    ((1, 1, 16, 512), (3, 3, 512, 512), [1, 16], 1, "SAME", 0, "NHWC"),  # tiled, filters (2M values) packed in parallel
     ((1, 8, 8, 16), (2, 2, 16, 16), [8, 8], 1, "SAME", _NAN, "NHWC"),  # BLAS serial (one kernel for both gathers)
     ((1, 16, 16, 16), (3, 3, 16, 16), [32, 32], 2, "SAME", _NAN, "NHWC"),  # BLAS parallel
     ((1, 8, 8, 16), (2, 2, 1, 16), [8, 8], 1, "SAME", 0, "NHWC"),  # dot serial
@@ -34,6 +35,10 @@ _CASES = (
     ((1, 8, 8, 16), (4, 4, 4, 16), [14, 14], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel serial
     ((1, 16, 16, 16), (4, 4, 4, 16), [30, 30], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel parallel
     ((1, 3, 3, 2), (3, 3, 2, 2), [6, 6], 2, "SAME", 0, "NCHW"),  # direct, NCHW: the layout copies
+    # the direct loops' other inner loops, one build each: over output channels (floats: the tiled
+    # kernel's fallback) and over input channels (floats: the dot kernel; complex: direct)
+    ((1, 4, 16, 4), (2, 2, 16, 4), [4, 16], 1, "SAME", _NAN, "NHWC"),
+    ((1, 3, 3, 16), (3, 3, 2, 16), [6, 6], 2, "SAME", 0, "NHWC"),
     # 1-D and 3-D calls run the kernels above (a unit height; a 2-D call per depth tap): after the cases
     # above they compile nothing (tests/test_warmup.py). These keep them warmed should a rank get its own.
     ((1, 5, 2), (3, 2, 2), [1, 2, 10], 2, "SAME", 0, "NCW"),

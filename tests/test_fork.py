@@ -1,7 +1,8 @@
 """Worker processes after parallel calls: fork, forkserver and spawn, under
 every threading layer Numba may pick, give the parent's bits and never abort
-or hang. A process forked after Numba's OpenMP pool started runs the serial
-builds (``numba_convt._parallel``), which must equal the parallel ones.
+or hang. A process forked after Numba's OpenMP pool started runs each kernel
+whole on the calling thread (``numba_convt._parallel``), which must equal the
+parallel shares bitwise.
 """
 
 import json
@@ -111,6 +112,6 @@ def test_worker_processes_after_parallel_calls(layer, tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     for method, result in report.items():
         assert all(result["same"]), (method, dict(zip(LAYERS, result["same"])))
-    # only a child forked from a process whose OpenMP pool runs falls back to serial builds
+    # only a child forked from a process whose OpenMP pool runs falls back to serial runs
     assert report["fork"]["serial"] == [layer == "omp"]
     assert report["forkserver"]["serial"] == report["spawn"]["serial"] == [False]

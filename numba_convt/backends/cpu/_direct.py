@@ -23,25 +23,27 @@ def _tap_column(ox0, kx, pl, sw, dw):
     return c, c * sw == tx
 
 
-def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
-    """Direct kernel; ``wp`` is ``[G, KH, KW, Cig, Cog]`` (``_F_CO``, ``_F_PIX``)
-    or ``[G, KH, KW, Cog, Cig]`` (``_F_CI``). ``x`` is indexed with explicit
+def _direct(x, wp, out, sh, sw, dh, dw, pt, pl, groups, part, parts):
+    """Direct kernel, in the inner loop ``_FORM`` (a constant of each build);
+    ``wp`` is ``[G, KH, KW, Cig, Cog]`` (``_F_CO``, ``_F_PIX``) or ``[G, KH,
+    KW, Cog, Cig]`` (``_F_CI``). ``x`` is indexed with explicit
     channel offsets, never sliced: a sliced row has an unknown stride and
     LLVM then leaves the loop scalar (measured 5x)."""
     batch, in_h, in_w, _ = x.shape
     _, out_h, out_w, _ = out.shape
     _, k_h, k_w, a, b_ = wp.shape
-    cig, cog = (b_, a) if form == _F_CI else (a, b_)
+    cig, cog = (b_, a) if _FORM == _F_CI else (a, b_)
     nbmax = (out_w + sw - 1) // sw
-    for row in numba.prange(batch * out_h):
+    tasks = batch * out_h
+    for row in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         n = np.int64(row) // out_h
         oy = np.int64(row) - n * out_h
         orow = out[n, oy]
-        acc = np.empty((nbmax, cog), out.dtype) if form != _F_PIX else np.empty((cog, nbmax), out.dtype)
-        xrows = np.empty((k_h, cig if form == _F_PIX else 0, in_w), x.dtype)
+        acc = np.empty((nbmax, cog), out.dtype) if _FORM != _F_PIX else np.empty((cog, nbmax), out.dtype)
+        xrows = np.empty((k_h, cig if _FORM == _F_PIX else 0, in_w), x.dtype)
         for g in range(groups):
             c0 = g * cig
-            for ky in range(k_h if form == _F_PIX else 0):  # contiguous input rows, copied once for all phases
+            for ky in range(k_h if _FORM == _F_PIX else 0):  # contiguous input rows, copied once for all phases
                 iy = _input_coord(oy, ky, pt, sh, dh, in_h)
                 for ci in range(cig if iy >= 0 else 0):
                     for j in range(in_w):
@@ -53,20 +55,20 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                     iy = _input_coord(oy, ky, pt, sh, dh, in_h)
                     if iy < 0:
                         continue
-                    for ci in range(cig if form == _F_PIX else 1):
+                    for ci in range(cig if _FORM == _F_PIX else 1):
                         for kx in range(k_w):
                             c, meets = _tap_column(ox0, kx, pl, sw, dw)
                             if not meets:
                                 continue
                             b0, b1 = max(0, -c), min(nb, in_w - c)
                             w = wp[g, ky, kx]
-                            if form == _F_PIX:
+                            if _FORM == _F_PIX:
                                 xs = xrows[ky, ci, b0 + c:b1 + c]
                                 for co in range(cog):
                                     wv, ac = w[ci, co], acc[co, b0:b1]
                                     for j in range(b1 - b0):  # from 0: no wraparound test, vectorizes
                                         ac[j] += xs[j] * wv
-                            elif form == _F_CI:
+                            elif _FORM == _F_CI:
                                 for b in range(b0, b1):
                                     xv = x[n, iy, b + c, c0:c0 + cig]
                                     for co in range(cog):
@@ -88,7 +90,7 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                                         x0, w0 = xv[kk], w[kk]
                                         for co in range(cog):
                                             ab[co] += x0 * w0[co]
-                if form == _F_PIX:  # a channel at a time: simple strided stores (4x faster)
+                if _FORM == _F_PIX:  # a channel at a time: simple strided stores (4x faster)
                     for co in range(cog):
                         a_ = acc[co]
                         for b in range(nb):
@@ -100,7 +102,7 @@ def _direct(x, wp, out, form, sh, sw, dh, dw, pt, pl, groups):
                             ov[g * cog + co] = ab[co]
 
 
-def _direct_groups(x, wr, out, sh, sw, dh, dw, pt, pl, cig, groups):
+def _direct_groups(x, wr, out, sh, sw, dh, dw, pt, pl, cig, groups, part, parts):
     """Direct kernel over groups: depthwise layers and channel multipliers.
     ``x`` is ``[N, H, W * C_in]`` (NHWC, its pixels' channels in a row) and
     ``wr`` is ``[KH, KW, Cig, Cog, P * G]``: each filter's ``G`` groups
@@ -121,7 +123,8 @@ def _direct_groups(x, wr, out, sh, sw, dh, dw, pt, pl, cig, groups):
     k_h, k_w, _, cog, span = wr.shape
     block = span // groups
     nbmax = (out_w + sw - 1) // sw
-    for row in numba.prange(batch * out_h):
+    tasks = batch * out_h
+    for row in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         n = np.int64(row) // out_h
         oy = np.int64(row) - n * out_h
         acc = np.empty((cog, nbmax * groups), out.dtype)
@@ -170,7 +173,8 @@ def _direct_groups(x, wr, out, sh, sw, dh, dw, pt, pl, cig, groups):
                             ov[g * cog + m] = ab[g]
 
 
-_DIRECT = builds(_direct)  # (serial, parallel)
+_FORM = _F_CO  # replaced in each build of _direct: a constant, so LLVM compiles one inner loop per build
+_DIRECT = {form: builds(_direct, f"_direct_{form}", _FORM=form) for form in (_F_CO, _F_CI, _F_PIX)}
 _DIRECT_GROUPS = builds(_direct_groups)
 _GROUPS_SPAN = 512  # the groups form's inner loop: at least this many values of a row
 
@@ -198,4 +202,4 @@ def _run_direct(plan, x, filters, out):
         return
     f = filters.reshape(k_h, k_w, cog, g, cig).transpose(3, 0, 1, 4, 2)  # [G, KH, KW, Cig, Cog]
     wp = np.ascontiguousarray(f.transpose(0, 1, 2, 4, 3) if form == _F_CI else f)
-    launch(_DIRECT, plan.work, x, wp, out, form, *plan.args, g)
+    launch(_DIRECT[form], plan.work, x, wp, out, *plan.args, g)

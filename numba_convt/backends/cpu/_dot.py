@@ -13,7 +13,7 @@ from . import _tile
 from ._rows import _phase_taps, _task_count, _task_span
 
 
-def _dot_tasks(x, f, out, dot, rows, single, band, sh, sw, dh, dw, pt, pl):
+def _dot_tasks(x, f, out, dot, rows, single, band, sh, sw, dh, dw, pt, pl, part, parts):
     """Direct kernel for few output channels (NHWC): :mod:`_tile`'s dot
     kernel gives ``rows`` pixels of one column phase all ``C_out/G`` channels
     of a group, each a vector of partial dot products over the group's input
@@ -22,7 +22,8 @@ def _dot_tasks(x, f, out, dot, rows, single, band, sh, sw, dh, dw, pt, pl):
     (``single``). A task takes ``band`` output rows of one image. ``f`` is
     the filters as given, ``[KH, KW, C_out/G, C_in]``."""
     batch, out_h = x.shape[0], out.shape[1]
-    for task in numba.prange(_task_count(batch, 1, out_h, band)):
+    tasks = _task_count(batch, 1, out_h, band)
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         n, _, o0, o1 = _task_span(task, batch, 1, out_h, band)
         taps = f.shape[0] * f.shape[1]
         found, scratch = np.empty((taps, 3), np.int64), np.empty((4, taps), np.int64)
@@ -71,7 +72,7 @@ def _dot_row(dot, rows, single, x, f, orow, found, scratch, n, oy, sh, sw, dh, d
                        orow[ox0 + sw * j:].ctypes.data + g * cog * size, sw * cout)
 
 
-_DOT = builds(_dot_tasks)  # (serial, parallel)
+_DOT = builds(_dot_tasks)
 
 
 def _run_dot(plan, x, filters, out):

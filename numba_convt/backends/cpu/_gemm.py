@@ -91,7 +91,7 @@ def _gemm(gemm, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
          a.ctypes.data, lda, b.ctypes.data, ldb, beta, c.ctypes.data, ldc)
 
 
-def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, nchw, sh, sw, dh, dw, pt, pl):
+def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, nchw, sh, sw, dh, dw, pt, pl, part, parts):
     """Each task takes ``images`` whole images, or ``band_h`` output rows of one
     image: GEMMs on the task's own thread give ``Y`` for the input rows that
     reach them, then the gather. Bands share a few input rows, computed by
@@ -103,7 +103,8 @@ def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, nchw,
     k_h, k_w, cout, _ = w.shape
     out_h = out.shape[2 if nchw else 1]
     cols = k_h * k_w * cout
-    for task in numba.prange(_task_count(batch, images, out_h, band_h)):
+    tasks = _task_count(batch, images, out_h, band_h)
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         n0, m, o0, o1 = _task_span(task, batch, images, out_h, band_h)
         i0, i1 = 0, in_h
         if band_h < out_h:  # only the input rows that reach o0:o1
@@ -149,7 +150,7 @@ def _block_of(row, n0, q_first, q_count, qx_first, qx_count):
     return n0 + block // q_count, q_first + block % q_count, qx_first + row % qx_count
 
 
-def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw, sh, sw, dh, dw, pt, pl):
+def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw, sh, sw, dh, dw, pt, pl, part, parts):
     """Sub-pixel form, for filters whose taps split evenly over the phases
     (see :func:`._cost._is_subpixel`). Output pixel ``(q*sh + r - pt, qx*sw + rx - pl)``
     is row ``(q, qx)``, column ``(r, rx, co)`` of ``A @ wp.T``, where row
@@ -163,7 +164,8 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw,
     q0, qx0 = pt // sh, pl // sw
     bh, bw = (out_h - 1 + pt) // sh + 1 - q0, (out_w - 1 + pl) // sw + 1 - qx0
     depth, width = th * tw * in_c, sh * sw * cout
-    for task in numba.prange(_task_count(batch, images, bh, band_q)):
+    tasks = _task_count(batch, images, bh, band_q)
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         n0, m, b0, b1 = _task_span(task, batch, images, bh, band_q)
         rows = m * (b1 - b0) * bw
         lo = max(0, q0 + b0 - (th - 1) * dh)  # the input rows the task's blocks reach
@@ -203,7 +205,7 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw,
                 _flush_row(out[n], oy, orow, nchw)
 
 
-_BLAS, _SUBPIXEL = builds(_blas_tasks), builds(_subpixel_tasks)  # (serial, parallel) each
+_BLAS, _SUBPIXEL = builds(_blas_tasks), builds(_subpixel_tasks)
 
 
 def _run_blas(plan, x, filters, out):

@@ -14,7 +14,7 @@ from . import _tile
 from ._rows import _by_phase, _flush_row, _input_rows, _out_row, _padded_rows, _phase_taps, _task_count, _task_span
 
 
-def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, sw, dh, dw, pt, pl):
+def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, sw, dh, dw, pt, pl, part, parts):
     """Register-tiled direct kernel: :mod:`_tile` computes ``rows`` output
     pixels of one column phase (``ox = ox0 + sw*j``, consecutive ``j``) by a
     block of ``wp.shape[-1]`` output channels of one group, summing over the
@@ -30,7 +30,8 @@ def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, 
     out_h, out_w, cout = (out.shape[2], out.shape[3], out.shape[1]) if nchw else (out.shape[1], out.shape[2], out.shape[3])
     groups, blocks, k_h, k_w, cig, block = wp.shape
     cog = cout // groups
-    for task in numba.prange(_task_count(batch, 1, out_h, band)):
+    tasks = _task_count(batch, 1, out_h, band)
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         n, _, o0, o1 = _task_span(task, batch, 1, out_h, band)
         i0, i1 = _input_rows(o0, o1, in_h, k_h, sh, dh, pt)
         if copy or nchw:
@@ -74,14 +75,15 @@ def _tiled_phase(tile, rows, xs, ci0, w, dest, found, xoff, woff, oy, ox0, in_h,
              dest[sw * j:].ctypes.data, ldc, nb - j, cols)
 
 
-def _pack(filters, wp):
+def _pack(filters, wp, part, parts):
     """``wp[g, b, ky, kx, ci, j] = filters[ky, kx, b*block + j, g*cig + ci]``,
     zero past ``C_out/G``, in 16x16 tiles; returns how many taps hold a value
     that is not finite."""
     groups, blocks, k_h, k_w, cig, block = wp.shape
     cog = filters.shape[2]
     bad = 0
-    for tap in numba.prange(k_h * k_w):
+    tasks = k_h * k_w
+    for tap in range(part * tasks // parts, (part + 1) * tasks // parts):  # this share's tasks
         ky, kx = tap // k_w, tap % k_w
         src, finite = filters[ky, kx], True
         for co in range(cog):
@@ -100,7 +102,10 @@ def _pack(filters, wp):
     return bad
 
 
-_TILED, _PACK = builds(_tiled_tasks), builds(_pack)  # (serial, parallel) each
+_TILED, _PACK = builds(_tiled_tasks), builds(_pack)
+# packed values below which one thread packs: a copy, ~0.1 ms for these filters, where a parallel
+# launch would cost compiling its driver (~0.5 s) in a cold process
+_PACK_PARALLEL = 1 << 21
 
 
 def _run_tiled(plan, x, filters, out):
@@ -112,7 +117,7 @@ def _run_tiled(plan, x, filters, out):
     groups = spec.groups
     blocks = -(-(spec.out_c // groups) // block)
     wp = np.empty((groups, blocks, spec.k_h, spec.k_w, spec.in_c // groups, block), spec.compute_dtype)
-    if launch(_PACK, wp.size, filters, wp):
+    if launch(_PACK, wp.size if wp.size >= _PACK_PARALLEL else 0, filters, wp):
         return False
     launch(_TILED, plan.work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
            *plan.args)

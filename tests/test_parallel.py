@@ -1,0 +1,122 @@
+"""``numba_convt._parallel``: one serial build per kernel, run in parallel by a
+driver that calls it through a function pointer.
+
+- No kernel is a ``parallel=True`` build, and a driver's code does not
+  contain the kernel it runs (so the kernel's body is compiled once).
+- A second process loads kernels and drivers from Numba's disk cache and
+  compiles nothing.
+- Each share takes its own tasks: every task runs exactly once.
+
+Results for any thread count, forks and threads are tested in
+tests/test_fork.py, tests/test_threads.py and tests/test_hardening.py.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from numba.core.registry import CPUDispatcher
+
+from numba_convt import _layout, _parallel
+from numba_convt.backends.cpu import _direct, _dot, _gemm, _tiled
+
+
+def _kernels():
+    found = {}
+    for module in (_layout, _direct, _dot, _gemm, _tiled):
+        for name, value in vars(module).items():
+            for key, kernel in (value.items() if isinstance(value, dict) else [("", value)]):
+                if isinstance(kernel, CPUDispatcher):
+                    found[f"{module.__name__}.{name}{key}"] = kernel
+    return found
+
+
+def test_no_kernel_is_a_parallel_build():
+    kernels = _kernels()
+    assert {"numba_convt._layout._SWAP_LAST_AXES", "numba_convt.backends.cpu._tiled._TILED"} <= set(kernels)
+    assert [name for name, kernel in kernels.items() if kernel.targetoptions.get("parallel")] == []
+
+
+def _swap(src):
+    """``src`` (``[N, R, C]`` uint32) with its last axes swapped, by the layout kernel in parallel."""
+    dst = np.full((src.shape[0], src.shape[2], src.shape[1]), 2**32 - 1, src.dtype)  # a value src lacks
+    _parallel.launch(_layout._SWAP_LAST_AXES, _parallel.SERIAL_WORK, src, dst)
+    return dst
+
+
+@pytest.fixture(params=[1, 2, 3])
+def threads(request):
+    """Numba set to 1, 2 or 3 threads (at most NUMBA_NUM_THREADS)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(request.param, numba.config.NUMBA_NUM_THREADS))
+    yield numba.get_num_threads()
+    numba.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 33, 5), (3, 40, 70), (7, 1, 64)])
+def test_every_task_runs(shape, threads):
+    """Fewer tasks than shares included; a task no share ran would leave its values unwritten."""
+    src = np.arange(np.prod(shape), dtype=np.uint32).reshape(shape)
+    np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_shares_count_each_task_once(k, threads):
+    """``_pack`` counts the taps holding a value that is not finite: summed over
+    the shares, each tap counted once. Its packing against its definition."""
+    filters = np.arange(k * k * 3 * 4, dtype=np.float32).reshape(k, k, 3, 4)
+    bad = [(0, 0), (k - 1, k // 2)] if k > 1 else [(0, 0)]
+    for ky, kx in bad:
+        filters[ky, kx, 1, 2] = np.nan
+    wp = np.full((1, 1, k, k, 4, 16), -1, np.float32)
+    assert _parallel.launch(_tiled._PACK, _parallel.SERIAL_WORK, filters, wp) == len(bad)
+    expected = np.zeros((k, k, 4, 16), np.float32)
+    expected[..., :3] = filters.transpose(0, 1, 3, 2)
+    np.testing.assert_array_equal(wp[0, 0], expected)
+
+
+SCRIPT = """
+import json, sys
+import numpy as np
+from numba.core import event
+import numba_convt
+from numba_convt import _parallel
+
+compiled = []
+
+class Listener(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Listener())
+x = np.arange(2 * 16 * 64 * 128, dtype=np.float32).reshape(2, 16, 64, 128)  # NCHW -> NHWC: the layout kernel
+numba_convt._layout.change_layout(x, True, x.dtype)
+drivers = sorted({driver.py_func.__name__ for _, driver in _parallel._drivers.values()})
+linked = []  # kernels whose code is in their driver's (the driver's IR can be read where it was compiled)
+for (kernel, _), (share, driver) in _parallel._drivers.items():
+    name = kernel.overloads[share.signature().args].fndesc.mangled_name
+    if compiled and any(name in driver.inspect_llvm(sig) for sig in driver.signatures):
+        linked.append(kernel.py_func.__name__)
+print(json.dumps({"compiled": compiled, "drivers": drivers, "linked": linked}))
+"""
+
+
+def test_second_process_loads_kernels_and_drivers_from_disk(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="2")
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-4000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["drivers"] == second["drivers"] == ["_drive2"]
+    assert {"_swap_last_axes", "_drive2"} <= set(first["compiled"]), "the first process should compile both"
+    assert first["linked"] == [], "a driver holds the kernel's code: its body is compiled twice"
+    assert second["compiled"] == []
