@@ -42,6 +42,7 @@ import types as pytypes
 import numba
 import numpy as np
 from numba.core import types
+from numba.extending import typeof_impl
 
 # The JIT options, in one place. ``fastmath`` is limited to "contract" (fused
 # multiply-add) and "reassoc" (lets LLVM vectorize dot products): both change
@@ -77,7 +78,7 @@ class _Share(types.WrapperAddressProtocol):
     the kernel's dispatcher lives: kernels are module globals."""
 
     def __init__(self, kernel, signature):
-        self._signature = signature
+        self._signature, self.numba_type = signature, types.FunctionType(signature)
         compiled = kernel.overloads[signature.args]
         self._address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_cfunc_wrapper_name)
 
@@ -86,6 +87,13 @@ class _Share(types.WrapperAddressProtocol):
 
     def signature(self):
         return self._signature
+
+
+@typeof_impl.register(_Share)
+def _typeof_share(share, context):
+    """Its type, made once: Numba's own typing of a function-pointer object
+    makes a new ``FunctionType`` on every call (~10 us)."""
+    return share.numba_type
 
 
 def _key(args):

@@ -79,6 +79,17 @@ def test_shares_count_each_task_once(k, threads):
     np.testing.assert_array_equal(wp[0, 0], expected)
 
 
+def test_a_share_is_typed_once(monkeypatch):
+    """Numba types a share from the type it keeps (its own typing of a
+    function-pointer object builds the type from ``signature()`` on every
+    launch, ~10 us); the type is the kernel's."""
+    src = np.zeros((1, 4, 4), np.uint32)
+    share, _ = _parallel._driver(_layout._SWAP_LAST_AXES, (src, src))
+    assert share.numba_type == numba.types.FunctionType(share.signature())
+    monkeypatch.setattr(share, "signature", lambda: pytest.fail("typed from its signature again"))
+    assert numba.typeof(share) is share.numba_type
+
+
 SCRIPT = """
 import json, sys
 import numpy as np
