@@ -54,7 +54,7 @@ SERIAL_WORK = 1 << 17  # operations below which thread start-up costs more than 
 _launch_lock = threading.Lock()
 _pool_lost = False  # forked after the OpenMP pool started: serial runs only
 _drivers = {}  # (kernel, _key(args)) -> (_Share, driver) for a launch
-_sources = {}  # (arity, returns a count?) -> the driver's dispatcher, one overload per signature
+_sources = {}  # arity -> the driver's dispatcher, one overload per signature
 _drivers_lock = threading.Lock()
 
 
@@ -121,39 +121,35 @@ def _compile_driver(kernel, key, args):
     argtypes = tuple(numba.typeof(a) for a in args)
     kernel.compile(argtypes + (types.int64, types.int64))
     signature = kernel.overloads[argtypes + (types.int64, types.int64)].signature
-    counts = signature.return_type != types.none
-    driver = _sources.get((len(args), counts)) or _source(len(args), counts)
+    driver = _sources.get(len(args)) or _source(len(args))
     driver.compile((types.FunctionType(signature), *argtypes, types.int64))
     found = _drivers[key] = (_Share(kernel, signature), driver)
     return found
 
 
-def _source(arity, counts):
+def _source(arity):
     """The driver of kernels with ``arity`` arguments (before ``part,
-    parts``), summing their results if ``counts``. Written in this file's
-    name and module, so that Numba caches its builds on disk."""
+    parts``). Written in this file's name and module, so that Numba caches
+    its builds on disk."""
     names = ", ".join(f"a{i}" for i in range(arity))
-    call = f"kernel({names}, np.int64(part), parts)"
-    body = (f"    total = 0\n    for part in numba.prange(parts):\n        total += {call}\n    return total\n"
-            if counts else f"    for part in numba.prange(parts):\n        {call}\n")
-    name = f"_drive{arity}{'_count' if counts else ''}"
+    body = f"    for part in numba.prange(parts):\n        kernel({names}, np.int64(part), parts)\n"
     namespace = {"numba": numba, "np": np, "__name__": __name__}
-    exec(compile(f"def {name}(kernel, {names}, parts):\n{body}", __file__, "exec"), namespace)
-    driver = _sources[arity, counts] = numba.njit(parallel=True, **FLAGS)(namespace[name])
+    exec(compile(f"def _drive{arity}(kernel, {names}, parts):\n{body}", __file__, "exec"), namespace)
+    driver = _sources[arity] = numba.njit(parallel=True, **FLAGS)(namespace[f"_drive{arity}"])
     return driver
 
 
 def launch(kernel, work, *args):
     """Run ``kernel`` (from :func:`builds`) on ``args``: whole on this thread
     below ``SERIAL_WORK`` operations, with one Numba thread, or where the
-    pool is lost to a fork; else one share per thread of Numba's pool.
-    Returns the kernel's result (summed over the shares)."""
+    pool is lost to a fork; else one share per thread of Numba's pool."""
     threads = 1 if work < SERIAL_WORK or _pool_lost else numba.get_num_threads()  # tested first: ~1 us
     if threads == 1:
-        return kernel(*args, 0, 1)
+        kernel(*args, 0, 1)
+        return
     share, driver = _driver(kernel, args)
     with _launch_lock if _threading_layer() in (None, "workqueue") else contextlib.nullcontext():
-        return driver(share, *args, threads)
+        driver(share, *args, threads)
 
 
 def _threading_layer():

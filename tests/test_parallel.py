@@ -64,21 +64,6 @@ def test_every_task_runs(shape, threads):
     np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
 
 
-@pytest.mark.parametrize("k", [1, 2, 5])
-def test_shares_count_each_task_once(k, threads):
-    """``_pack`` counts the taps holding a value that is not finite: summed over
-    the shares, each tap counted once. Its packing against its definition."""
-    filters = np.arange(k * k * 3 * 4, dtype=np.float32).reshape(k, k, 3, 4)
-    bad = [(0, 0), (k - 1, k // 2)] if k > 1 else [(0, 0)]
-    for ky, kx in bad:
-        filters[ky, kx, 1, 2] = np.nan
-    wp = np.full((1, 1, k, k, 4, 16), -1, np.float32)
-    assert _parallel.launch(_tiled._PACK, _parallel.SERIAL_WORK, filters, wp) == len(bad)
-    expected = np.zeros((k, k, 4, 16), np.float32)
-    expected[..., :3] = filters.transpose(0, 1, 3, 2)
-    np.testing.assert_array_equal(wp[0, 0], expected)
-
-
 def test_a_share_is_typed_once(monkeypatch):
     """Numba types a share from the type it keeps (its own typing of a
     function-pointer object builds the type from ``signature()`` on every

@@ -304,3 +304,16 @@ def test_task_scratch_stays_within_its_reported_bound(x_shape, f_shape, strides,
         span = max(reached) - min(reached) + 1 if reached else 0
         assert (span + -(-rows // width)) * in_row + (o1 - o0) * out_row <= scratch
     assert band == 1 or scratch <= _cost._Y_BYTES
+
+
+@pytest.mark.parametrize("cog, groups, block", [(3, 1, 16), (32, 1, 32), (40, 2, 32), (5, 3, 16)])
+def test_packed_filters_against_their_definition(cog, groups, block):
+    """``wp[g, b, ky, kx, ci, j] = filters[ky, kx, b*block + j, g*cig + ci]``, zero past ``C_out/G``."""
+    cig = 4
+    filters = np.arange(2 * 3 * cog * groups * cig, dtype=np.float32).reshape(2, 3, cog, groups * cig) + 1
+    wp = _tiled._packed(filters, groups, block, np.float64)
+    blocks = -(-cog // block)
+    assert wp.shape == (groups, blocks, 2, 3, cig, block) and wp.dtype == np.float64 and wp.flags.c_contiguous
+    for g, b, ky, kx, ci, j in np.ndindex(wp.shape):
+        co = b * block + j
+        assert wp[g, b, ky, kx, ci, j] == (filters[ky, kx, co, g * cig + ci] if co < cog else 0)

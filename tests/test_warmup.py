@@ -46,7 +46,7 @@ for dtype in ("float32", "float64", "float16"):
     call(dtype, (8, 16, 16, 128), (4, 4, 64, 128), [32, 32], 2, fill=np.inf)  # filters not finite: BLAS
     call(dtype, (2, 64, 9, 9), (3, 3, 32, 64), [2, 32, 9, 9], 1, data_format="NCHW")  # tiled, NCHW
     call(dtype, (2, 16, 16, 4), (3, 3, 16, 4), [32, 32], 2, fill=np.nan)   # not finite, few channels: direct
-    call(dtype, (1, 2, 24, 512), (3, 3, 512, 512), [2, 24], 1)            # 2.4M filter values: packed in parallel
+    call(dtype, (1, 2, 24, 512), (3, 3, 512, 512), [2, 24], 1)            # 2.4M filter values
     call(dtype, (4, 256, 32), (5, 16, 32), [4, 512, 16], 2)                # 1-D signal decoder
     call(dtype, (2, 16, 100), (3, 8, 16), [2, 8, 200], 2, data_format="NCW")
     call(dtype, (2, 1, 64), (8, 1, 1), [2, 1, 261], 4, "VALID", data_format="NCW")
