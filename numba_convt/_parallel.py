@@ -22,7 +22,7 @@ body into four LLVM libraries (the gufunc, two wrappers, the caller), links
 each callee into its caller and optimizes and code-generates it again, so a
 ``parallel=True`` build costs 3-4x the serial one (measured: the tiled
 kernel 3.8-4.1 s against 1.4 s; ``warmup()`` 33 -> 13 s without them).
-The driver receives the kernel as a first-class function (:class:`_Share`,
+The driver receives the kernel as a first-class function (:class:`_Pointer`,
 the address of the kernel's compiled C wrapper), so the kernel is not linked
 into it and its body is compiled once. The driver's code does not depend on
 the kernel, only on the argument types: one driver per arity, compiled per
@@ -53,7 +53,8 @@ SERIAL_WORK = 1 << 17  # operations below which thread start-up costs more than 
 
 _launch_lock = threading.Lock()
 _pool_lost = False  # forked after the OpenMP pool started: serial runs only
-_drivers = {}  # (kernel, _key(args)) -> (_Share, driver) for a launch
+_drivers = {}  # (kernel, _key(args)) -> (_Pointer, driver) for a launch
+_pointers = {}  # (kernel, argument types) -> its _Pointer
 _sources = {}  # arity -> the driver's dispatcher, one overload per signature
 _drivers_lock = threading.Lock()
 
@@ -70,7 +71,7 @@ def builds(function, name=None, **constants):
     return numba.njit(**FLAGS)(clone)
 
 
-class _Share(types.WrapperAddressProtocol):
+class _Pointer(types.WrapperAddressProtocol):
     """A compiled kernel as a first-class function: the address of its C
     wrapper and its signature. (The dispatcher itself would do, but Numba
     unboxes a dispatcher argument by looking its compile result up in
@@ -89,7 +90,7 @@ class _Share(types.WrapperAddressProtocol):
         return self._signature
 
 
-@typeof_impl.register(_Share)
+@typeof_impl.register(_Pointer)
 def _typeof_share(share, context):
     """Its type, made once: Numba's own typing of a function-pointer object
     makes a new ``FunctionType`` on every call (~10 us)."""
@@ -101,7 +102,7 @@ def _key(args):
     costs ~5 us an argument). ctypes functions are typed by their class
     (``_blas.gemm`` gives each dtype its own)."""
     return tuple((a.dtype, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous, a.flags.writeable, a.flags.aligned)
-                 if isinstance(a, np.ndarray) else type(a) for a in args)
+                 if isinstance(a, np.ndarray) else a.numba_type if isinstance(a, _Pointer) else type(a) for a in args)
 
 
 def _driver(kernel, args):
@@ -119,11 +120,23 @@ def _driver(kernel, args):
 def _compile_driver(kernel, key, args):
     """:func:`_driver` on a miss, under ``_drivers_lock``."""
     argtypes = tuple(numba.typeof(a) for a in args)
-    kernel.compile(argtypes + (types.int64, types.int64))
-    signature = kernel.overloads[argtypes + (types.int64, types.int64)].signature
+    share = pointer(kernel, argtypes + (types.int64, types.int64))
     driver = _sources.get(len(args)) or _source(len(args))
-    driver.compile((types.FunctionType(signature), *argtypes, types.int64))
-    found = _drivers[key] = (_Share(kernel, signature), driver)
+    driver.compile((share.numba_type, *argtypes, types.int64))
+    found = _drivers[key] = (share, driver)
+    return found
+
+
+def pointer(kernel, argtypes):
+    """``kernel`` compiled for the Numba types ``argtypes`` (or loaded from
+    the disk cache), as a first-class function another kernel can take as
+    an argument: so of the functions a kernel may call, a call compiles the
+    one it needs."""
+    key = (kernel, argtypes)
+    found = _pointers.get(key)
+    if found is None:
+        kernel.compile(argtypes)
+        found = _pointers[key] = _Pointer(kernel, kernel.overloads[argtypes].signature)
     return found
 
 

@@ -27,7 +27,8 @@ _CASES = (
     ((1, 32, 32, 4), (4, 4, 16, 4), [64, 64], 2, "SAME", 0, "NHWC"),  # tiled parallel, few input channels
     ((1, 4, 16, 16), (2, 2, 16, 16), [4, 16], 1, "SAME", 0, "NHWC"),  # tiled serial (16 pixels per row phase)
     ((1, 8, 32, 64), (3, 3, 256, 64), [16, 64], 2, "SAME", 0, "NHWC"),  # tiled parallel, many output channels
-    ((1, 8, 8, 16), (2, 2, 16, 16), [8, 8], 1, "SAME", _NAN, "NHWC"),  # BLAS serial (one kernel for both gathers)
+    ((1, 8, 8, 16), (2, 2, 16, 16), [8, 8], 1, "SAME", _NAN, "NHWC"),  # BLAS serial, gather by channels
+    ((1, 8, 8, 16), (2, 2, 8, 16), [8, 8], 1, "SAME", 0, "NCHW"),  # BLAS, C_out < 16: gather by pixels
     ((1, 16, 16, 16), (3, 3, 16, 16), [32, 32], 2, "SAME", _NAN, "NHWC"),  # BLAS parallel
     ((1, 8, 8, 16), (2, 2, 1, 16), [8, 8], 1, "SAME", 0, "NHWC"),  # dot serial
     ((1, 32, 32, 16), (3, 3, 8, 16), [64, 64], 2, "SAME", 0, "NHWC"),  # dot parallel

@@ -116,3 +116,39 @@ def test_second_process_loads_kernels_and_drivers_from_disk(tmp_path):
     assert {"_swap_last_axes", "_drive2"} <= set(first["compiled"]), "the first process should compile both"
     assert first["linked"] == [], "a driver holds the kernel's code: its body is compiled twice"
     assert second["compiled"] == []
+
+
+GATHER_SCRIPT = """
+import json
+import numpy as np
+from numba.core import event
+import numba_convt
+from numba_convt._normalize import normalize
+from numba_convt.backends import cpu
+
+compiled = []
+
+class Listener(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Listener())
+x, f = np.ones((1, 8, 8, 32), np.float32), np.ones((3, 3, 16, 32), np.float32)
+assert cpu.plan(normalize(x, f, [1, 16, 16, 16], 2, "SAME", "NHWC", 1)).path == "blas"
+numba_convt.conv2d_transpose(x, f, [1, 16, 16, 16], 2, "SAME")
+print(json.dumps(compiled))
+"""
+
+
+def test_a_blas_call_compiles_only_its_gather(tmp_path):
+    """The BLAS kernel takes its gather as a function pointer: a layer with 16
+    or more output channels compiles the gather by channels, not the other."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", GATHER_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    compiled = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "_blas_tasks" in compiled and "_gather_co" in compiled
+    assert "_gather_pix" not in compiled

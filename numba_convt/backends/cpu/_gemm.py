@@ -7,8 +7,9 @@ read and write NCHW in place.
 
 import numba
 import numpy as np
+from numba.core import types
 
-from ..._parallel import FLAGS as _FLAGS, builds, launch
+from ..._parallel import FLAGS as _FLAGS, builds, launch, pointer
 from . import _blas
 from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
 from ._rows import _flush_row, _input_coord, _input_rows, _out_row, _rows_nhwc, _task_count, _task_span
@@ -16,10 +17,11 @@ from ._rows import _flush_row, _input_coord, _input_rows, _out_row, _rows_nhwc, 
 _NCHW_GEMM_PIXELS = 256  # NCHW images this large get a GEMM each, smaller ones are copied to NHWC first
 
 
-def _gather_co(y, out_n, nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
-    """Output rows ``o0:o1`` of one image (``[H, W, C]``, or ``[C, H, W]`` if
-    ``nchw``) from ``y[iy - i0, ix, ky, kx, co] = x[n, iy, ix] @ filters[ky, kx].T``,
-    which holds every input row they need."""
+def _gather_co(y6, i, out_n, nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
+    """Output rows ``o0:o1`` of image ``i`` of a task (``out_n``: ``[H, W, C]``,
+    or ``[C, H, W]`` if ``nchw``) from ``y6[i, iy - i0, ix, ky, kx, co] =
+    x[n, iy, ix] @ filters[ky, kx].T``, which holds every input row they need."""
+    y = y6[i]
     _, in_w, k_h, k_w, cout = y.shape
     out_w = out_n.shape[2 if nchw else 1]
     acc = np.empty(((out_w + sw - 1) // sw, cout), out_n.dtype)
@@ -79,8 +81,8 @@ def _gather_pix(yt, i, out_n, nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl):
         _flush_row(out_n, oy, orow, nchw)
 
 
-_gather_co_kernel = numba.njit(**_FLAGS)(_gather_co)
-_gather_pix_kernel = numba.njit(**_FLAGS)(_gather_pix)
+# called through a function pointer, a kernel argument: a call compiles the one gather it runs
+_GATHER_CO, _GATHER_PIX = numba.njit(**_FLAGS)(_gather_co), numba.njit(**_FLAGS)(_gather_pix)
 
 
 @numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced until the call returns
@@ -91,10 +93,12 @@ def _gemm(gemm, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
          a.ctypes.data, lda, b.ctypes.data, ldb, beta, c.ctypes.data, ldc)
 
 
-def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, nchw, sh, sw, dh, dw, pt, pl, part, parts):
+def _blas_tasks(x, w, out, gather, gemm, alpha, beta, images, band_h, pixels_last, nchw, sh, sw, dh, dw, pt, pl,
+                part, parts):
     """Each task takes ``images`` whole images, or ``band_h`` output rows of one
     image: GEMMs on the task's own thread give ``Y`` for the input rows that
-    reach them, then the gather. Bands share a few input rows, computed by
+    reach them, then ``gather`` (:func:`_gather_pix` if ``pixels_last``, else
+    :func:`_gather_co`). Bands share a few input rows, computed by
     both. ``x`` and ``out`` are NHWC, or NCHW if ``nchw``: then each task
     copies its input rows into NHWC order and assembles its output rows
     before storing them plane by plane."""
@@ -133,14 +137,10 @@ def _blas_tasks(x, w, out, gemm, alpha, beta, images, band_h, pixels_last, nchw,
                 _gemm(gemm, False, True, cols, pixels, in_c, alpha, w, in_c, xs, in_c, beta, y, pixels)
             else:
                 _gemm(gemm, False, True, pixels, cols, in_c, alpha, xs, in_c, w, in_c, beta, y, cols)
-        if pixels_last:
-            yt = y.reshape(k_h, k_w, cout, m, i1 - i0, in_w)
-            for i in range(m):
-                _gather_pix_kernel(yt, i, out[n0 + i], nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
-        else:
-            y6 = y.reshape(m, i1 - i0, in_w, k_h, k_w, cout)
-            for i in range(m):
-                _gather_co_kernel(y6[i], out[n0 + i], nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
+        rows = i1 - i0
+        y6 = y.reshape(k_h, k_w, cout, m, rows, in_w) if pixels_last else y.reshape(m, rows, in_w, k_h, k_w, cout)
+        for i in range(m):
+            gather(y6, i, out[n0 + i], nchw, o0, o1, i0, in_h, sh, sw, dh, dw, pt, pl)
 
 
 @numba.njit(inline="always", **_FLAGS)
@@ -227,5 +227,13 @@ def _run_blas(plan, x, filters, out):
             wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
             launch(_SUBPIXEL, plan.work, x, wp, out, gemm, alpha, beta, images, band, th, tw, nchw, *plan.args)
         else:
-            launch(_BLAS, plan.work, x, filters, out, gemm, alpha, beta, images, band, spec.out_c < 16, nchw,
+            pixels_last = spec.out_c < 16
+            gather = pointer(_GATHER_PIX if pixels_last else _GATHER_CO, _gather_types(out))
+            launch(_BLAS, plan.work, x, filters, out, gather, gemm, alpha, beta, images, band, pixels_last, nchw,
                    *plan.args)
+
+
+def _gather_types(out):
+    """The Numba types of a gather's arguments in :func:`_blas_tasks`."""
+    out_type, int64 = numba.typeof(out), types.int64
+    return out_type.copy(ndim=6, layout="C"), int64, out_type.copy(ndim=3), types.boolean, *[int64] * 10
