@@ -152,3 +152,18 @@ def test_a_blas_call_compiles_only_its_gather(tmp_path):
     compiled = json.loads(done.stdout.strip().splitlines()[-1])
     assert "_blas_tasks" in compiled and "_gather_co" in compiled
     assert "_gather_pix" not in compiled
+
+
+def test_the_phase_function_is_not_linked_into_the_tiled_kernel(tmp_path):
+    """_tiled_tasks calls _tiled_phase through a function pointer: its code is
+    compiled once, not a second time inside the kernel's."""
+    script = ("import numpy as np, numba_convt\n"
+              "from numba_convt.backends.cpu import _tiled\n"
+              "x, f = np.ones((1, 16, 16, 16), np.float32), np.ones((3, 3, 32, 16), np.float32)\n"
+              "numba_convt.conv2d_transpose(x, f, [1, 32, 32, 32], 2, 'SAME')\n"
+              "phase = _tiled._PHASE.overloads[_tiled._PHASE.signatures[0]].fndesc.mangled_name\n"
+              "print([phase in _tiled._TILED.inspect_llvm(sig) for sig in _tiled._TILED.signatures])\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.strip().splitlines()[-1] == "[False]"
