@@ -26,7 +26,9 @@ The driver receives the kernel as a first-class function (:class:`_Pointer`,
 the address of the kernel's compiled C wrapper), so the kernel is not linked
 into it and its body is compiled once. The driver's code does not depend on
 the kernel, only on the argument types: one driver per arity, compiled per
-signature and cached on disk like the kernels.
+signature and cached on disk like the kernels. Kernels pass the functions
+they call in some calls only (the BLAS path's gathers, the tiled path's
+phase) the same way (:func:`pointer`): a call compiles what it runs, once.
 
 Each task runs the same machine code on the same data whichever share runs
 it, so results are bitwise identical for any thread count

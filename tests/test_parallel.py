@@ -75,14 +75,15 @@ def test_a_share_is_typed_once(monkeypatch):
     assert numba.typeof(share) is share.numba_type
 
 
-SCRIPT = """
-import json, sys
+LISTEN = """
+import json
 import numpy as np
 from numba.core import event
 import numba_convt
 from numba_convt import _parallel
 
-compiled = []
+compiled = []  # the qualified names of the functions Numba compiles
+
 
 class Listener(event.Listener):
     def on_start(self, ev):
@@ -91,7 +92,21 @@ class Listener(event.Listener):
     def on_end(self, ev):
         pass
 
+
 event.register("numba:compile", Listener())
+"""
+
+
+def _run(script, cache, **env):
+    """The JSON ``script`` prints last, run after :data:`LISTEN` in a new process with ``cache`` as Numba's."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), **env)
+    done = subprocess.run([sys.executable, "-c", LISTEN + script], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+LAYOUT = """
 x = np.arange(2 * 16 * 64 * 128, dtype=np.float32).reshape(2, 16, 64, 128)  # NCHW -> NHWC: the layout kernel
 numba_convt._layout.change_layout(x, True, x.dtype)
 drivers = sorted({driver.py_func.__name__ for _, driver in _parallel._drivers.values()})
@@ -105,51 +120,24 @@ print(json.dumps({"compiled": compiled, "drivers": drivers, "linked": linked}))
 
 
 def test_second_process_loads_kernels_and_drivers_from_disk(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="2")
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
-        assert done.returncode == 0, done.stderr[-4000:]
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    first, second = runs
+    first, second = (_run(LAYOUT, tmp_path, NUMBA_NUM_THREADS="2") for _ in range(2))
     assert first["drivers"] == second["drivers"] == ["_drive2"]
     assert {"_swap_last_axes", "_drive2"} <= set(first["compiled"]), "the first process should compile both"
     assert first["linked"] == [], "a driver holds the kernel's code: its body is compiled twice"
     assert second["compiled"] == []
 
 
-GATHER_SCRIPT = """
-import json
-import numpy as np
-from numba.core import event
-import numba_convt
+def test_a_blas_call_compiles_only_its_gather(tmp_path):
+    """The BLAS kernel takes its gather as a function pointer: a layer with 16
+    or more output channels compiles the gather by channels, not the other."""
+    compiled = _run("""
 from numba_convt._normalize import normalize
 from numba_convt.backends import cpu
-
-compiled = []
-
-class Listener(event.Listener):
-    def on_start(self, ev):
-        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
-
-    def on_end(self, ev):
-        pass
-
-event.register("numba:compile", Listener())
 x, f = np.ones((1, 8, 8, 32), np.float32), np.ones((3, 3, 16, 32), np.float32)
 assert cpu.plan(normalize(x, f, [1, 16, 16, 16], 2, "SAME", "NHWC", 1)).path == "blas"
 numba_convt.conv2d_transpose(x, f, [1, 16, 16, 16], 2, "SAME")
 print(json.dumps(compiled))
-"""
-
-
-def test_a_blas_call_compiles_only_its_gather(tmp_path):
-    """The BLAS kernel takes its gather as a function pointer: a layer with 16
-    or more output channels compiles the gather by channels, not the other."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", GATHER_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-4000:]
-    compiled = json.loads(done.stdout.strip().splitlines()[-1])
+""", tmp_path)
     assert "_blas_tasks" in compiled and "_gather_co" in compiled
     assert "_gather_pix" not in compiled
 
@@ -157,13 +145,11 @@ def test_a_blas_call_compiles_only_its_gather(tmp_path):
 def test_the_phase_function_is_not_linked_into_the_tiled_kernel(tmp_path):
     """_tiled_tasks calls _tiled_phase through a function pointer: its code is
     compiled once, not a second time inside the kernel's."""
-    script = ("import numpy as np, numba_convt\n"
-              "from numba_convt.backends.cpu import _tiled\n"
-              "x, f = np.ones((1, 16, 16, 16), np.float32), np.ones((3, 3, 32, 16), np.float32)\n"
-              "numba_convt.conv2d_transpose(x, f, [1, 32, 32, 32], 2, 'SAME')\n"
-              "phase = _tiled._PHASE.overloads[_tiled._PHASE.signatures[0]].fndesc.mangled_name\n"
-              "print([phase in _tiled._TILED.inspect_llvm(sig) for sig in _tiled._TILED.signatures])\n")
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.strip().splitlines()[-1] == "[False]"
+    linked = _run("""
+from numba_convt.backends.cpu import _tiled
+x, f = np.ones((1, 16, 16, 16), np.float32), np.ones((3, 3, 32, 16), np.float32)
+numba_convt.conv2d_transpose(x, f, [1, 32, 32, 32], 2, "SAME")
+phase = _tiled._PHASE.overloads[_tiled._PHASE.signatures[0]].fndesc.mangled_name
+print(json.dumps([phase in _tiled._TILED.inspect_llvm(sig) for sig in _tiled._TILED.signatures]))
+""", tmp_path)
+    assert linked == [False]
