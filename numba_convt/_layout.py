@@ -11,7 +11,7 @@ copies with a dtype change, use NumPy.
 
 import numpy as np
 
-from ._parallel import builds, launch
+from ._parallel import build, launch
 
 _UINTS = {4: np.uint32, 8: np.uint64}  # the dtypes backends compute in (half types: float32)
 _TILE, _CHUNK, _BLOCK = 32, 256, 8  # a task: 32 rows x 256 columns, moved in 8x8 blocks
@@ -45,7 +45,7 @@ def _swap_last_axes(src, dst, part, parts):
                             dst[n, j, i] = src[n, i, j]
 
 
-_SWAP_LAST_AXES = builds(_swap_last_axes)
+_SWAP_LAST_AXES = build(_swap_last_axes)
 
 
 def change_layout(array, to_nhwc, dtype, out=None):

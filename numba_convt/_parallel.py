@@ -61,7 +61,7 @@ _sources = {}  # arity -> the driver's dispatcher, one overload per signature
 _drivers_lock = threading.Lock()
 
 
-def builds(function, name=None, **constants):
+def build(function, name=None, **constants):
     """The one (serial) build of ``function``, whose last two arguments
     ``part, parts`` select its share of the tasks; named ``name`` (Numba's
     disk cache tells builds apart by name), with ``constants`` replacing
@@ -155,7 +155,7 @@ def _source(arity):
 
 
 def launch(kernel, work, *args):
-    """Run ``kernel`` (from :func:`builds`) on ``args``: whole on this thread
+    """Run ``kernel`` (from :func:`build`) on ``args``: whole on this thread
     below ``SERIAL_WORK`` operations, with one Numba thread, or where the
     pool is lost to a fork; else one share per thread of Numba's pool."""
     threads = 1 if work < SERIAL_WORK or _pool_lost else numba.get_num_threads()  # tested first: ~1 us

@@ -76,7 +76,7 @@ def child(name):
 
 
 if __name__ == "__main__":
-    expected = {name: _call(layer).tobytes() for name, layer in LAYERS.items()}  # parallel builds
+    expected = {name: _call(layer).tobytes() for name, layer in LAYERS.items()}  # in parallel shares
     if numba.threading_layer() != sys.argv[1]:
         raise SystemExit(print("SKIP: Numba picked", numba.threading_layer()))
     report = {}

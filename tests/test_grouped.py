@@ -110,7 +110,7 @@ def test_every_group_width(path, cog, monkeypatch):
 
 @pytest.mark.parametrize("path, data_format", [("tiled", "NHWC"), ("tiled", "NCHW"), ("dot", "NHWC")])
 def test_identical_bits_for_any_thread_count(path, data_format, monkeypatch):
-    """Enough work for the parallel builds: one thread or two, the same bits."""
+    """Enough work for parallel shares: one thread or two, the same bits."""
     rng = np.random.default_rng(4)
     x, f = rng.standard_normal((2, 16, 32, 16), np.float32), rng.standard_normal((3, 3, 8, 16), np.float32)
     output_shape = [2, 32, 64, 16]

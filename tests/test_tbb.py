@@ -10,7 +10,7 @@ import pytest
 SCRIPT = """
 import numpy as np, numba, numba_convt
 x, f = np.ones((1, 512, 512, 1), np.float32), np.ones((4, 4, 1, 1), np.float32)
-numba_convt.conv2d_transpose(x, f, [1, 1024, 1024, 1], 2)  # large enough for the parallel builds
+numba_convt.conv2d_transpose(x, f, [1, 1024, 1024, 1], 2)  # large enough to run in parallel shares
 print(numba.threading_layer())
 """
 

@@ -65,7 +65,7 @@ class Plan:
     args : tuple
         Strides, dilations, ``pad_top`` and ``pad_left``: every kernel's last arguments.
     work : int
-        About how many multiply-adds a call does: what picks serial or parallel builds.
+        About how many multiply-adds a call does: whether a kernel runs whole or in parallel shares.
     split : tuple
         The path's split into tasks: ``(sub-pixel?, images, band)`` (BLAS),
         ``(band, pad_left, width, copy)`` (tiled), ``(band,)`` (dot) or the

@@ -7,7 +7,7 @@ groups (:func:`_direct_groups`) for many groups of few channels.
 import numba
 import numpy as np
 
-from ..._parallel import FLAGS, builds, launch
+from ..._parallel import FLAGS, build, launch
 from . import _cost
 from ._rows import _input_coord
 
@@ -174,8 +174,8 @@ def _direct_groups(x, wr, out, sh, sw, dh, dw, pt, pl, cig, groups, part, parts)
 
 
 _FORM = _F_CO  # replaced in each build of _direct: a constant, so LLVM compiles one inner loop per build
-_DIRECT = {form: builds(_direct, f"_direct_{form}", _FORM=form) for form in (_F_CO, _F_CI, _F_PIX)}
-_DIRECT_GROUPS = builds(_direct_groups)
+_DIRECT = {form: build(_direct, f"_direct_{form}", _FORM=form) for form in (_F_CO, _F_CI, _F_PIX)}
+_DIRECT_GROUPS = build(_direct_groups)
 _GROUPS_SPAN = 512  # the groups form's inner loop: at least this many values of a row
 
 

@@ -8,7 +8,7 @@ filter's ``C_in``, its output channels a slice of the row.
 import numba
 import numpy as np
 
-from ..._parallel import FLAGS as _FLAGS, builds, launch
+from ..._parallel import FLAGS as _FLAGS, build, launch
 from . import _tile
 from ._rows import _phase_taps, _task_count, _task_span
 
@@ -72,7 +72,7 @@ def _dot_row(dot, rows, single, x, f, orow, found, scratch, n, oy, sh, sw, dh, d
                        orow[ox0 + sw * j:].ctypes.data + g * cog * size, sw * cout)
 
 
-_DOT = builds(_dot_tasks)
+_DOT = build(_dot_tasks)
 
 
 def _run_dot(plan, x, filters, out):

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 from numba.core import types
 
-from ..._parallel import FLAGS as _FLAGS, builds, launch, pointer
+from ..._parallel import FLAGS as _FLAGS, build, launch, pointer
 from . import _blas
 from ._blas import NO_TRANS as _NO_TRANS, ROW_MAJOR as _ROW_MAJOR, TRANS as _TRANS
 from ._rows import _flush_row, _input_coord, _input_rows, _out_row, _rows_nhwc, _task_count, _task_span
@@ -205,7 +205,7 @@ def _subpixel_tasks(x, wp, out, gemm, alpha, beta, images, band_q, th, tw, nchw,
                 _flush_row(out[n], oy, orow, nchw)
 
 
-_BLAS, _SUBPIXEL = builds(_blas_tasks), builds(_subpixel_tasks)
+_BLAS, _SUBPIXEL = build(_blas_tasks), build(_subpixel_tasks)
 
 
 def _run_blas(plan, x, filters, out):

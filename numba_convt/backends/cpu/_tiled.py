@@ -10,7 +10,7 @@ import numba
 import numpy as np
 from numba.core import types
 
-from ..._parallel import FLAGS as _FLAGS, builds, launch, pointer
+from ..._parallel import FLAGS as _FLAGS, build, launch, pointer
 from . import _tile
 from ._rows import _by_phase, _flush_row, _input_rows, _out_row, _padded_rows, _phase_taps, _task_count, _task_span
 
@@ -88,7 +88,7 @@ def _packed(filters, groups, block, dtype):
     return np.ascontiguousarray(src.reshape(k_h, k_w, blocks, block, groups, -1).transpose(4, 2, 0, 1, 5, 3), dtype)
 
 
-_TILED = builds(_tiled_tasks)
+_TILED = build(_tiled_tasks)
 # called through a function pointer (``phase``), so its code is compiled once, not again inside _tiled_tasks
 _PHASE = numba.njit(**_FLAGS)(_tiled_phase)
 
