@@ -16,8 +16,12 @@ parts=1``) on the caller's thread when:
   keep their threads.
 
 Otherwise a small ``parallel=True`` driver, ``for part in prange(parts):
-kernel(*args, part, parts)`` with one share per thread, runs the shares on
-Numba's pool. Why not ``prange`` in the kernel itself: Numba puts a parfor's
+kernel(*args, part, parts)``, runs the shares on Numba's pool: 8 per
+thread, handed out one at a time (chunk size 1), so a thread that another
+process keeps off its core leaves its shares to the others, and uneven
+tasks even out (2 cores, 8 workloads, medians of 3 alternating processes:
+quiet equal or 2-17% faster than one share per thread, with one core busy
+6 of 8 faster by 5-18%, dcgan_g2 5% slower). Why not ``prange`` in the kernel itself: Numba puts a parfor's
 body into four LLVM libraries (the gufunc, two wrappers, the caller), links
 each callee into its caller and optimizes and code-generates it again, so a
 ``parallel=True`` build costs 3-4x the serial one (measured: the tiled
@@ -26,9 +30,10 @@ The driver receives the kernel as a first-class function (:class:`_Pointer`,
 the address of the kernel's compiled C wrapper), so the kernel is not linked
 into it and its body is compiled once. The driver's code does not depend on
 the kernel, only on the argument types: one driver per arity, compiled per
-signature and cached on disk like the kernels. Kernels pass the functions
-they call in some calls only (the BLAS path's gathers, the tiled path's
-phase) the same way (:func:`pointer`): a call compiles what it runs, once.
+signature and cached on disk like the kernels. The BLAS kernel takes the
+one of its two gathers a call needs the same way (:func:`pointer`), so a
+call compiles only that one. (Numba's unboxing of such an argument costs
+~5-10 us a call, which is why small helpers are called directly.)
 
 Each task runs the same machine code on the same data whichever share runs
 it, so results are bitwise identical for any thread count
@@ -52,6 +57,7 @@ from numba.extending import typeof_impl
 # count), and keep NaN/inf semantics.
 FLAGS = dict(cache=True, nogil=True, fastmath={"contract", "reassoc"}, error_model="numpy", boundscheck=False)
 SERIAL_WORK = 1 << 17  # operations below which thread start-up costs more than it buys
+SHARES_PER_THREAD = 8  # a parallel launch's shares, taken by the threads one at a time
 
 _launch_lock = threading.Lock()
 _pool_lost = False  # forked after the OpenMP pool started: serial runs only
@@ -121,24 +127,25 @@ def _driver(kernel, args):
 
 def _compile_driver(kernel, key, args):
     """:func:`_driver` on a miss, under ``_drivers_lock``."""
-    argtypes = tuple(numba.typeof(a) for a in args)
-    share = pointer(kernel, argtypes + (types.int64, types.int64))
+    share = pointer(kernel, lambda *values: (*map(numba.typeof, values), types.int64, types.int64), *args)
     driver = _sources.get(len(args)) or _source(len(args))
-    driver.compile((share.numba_type, *argtypes, types.int64))
+    driver.compile((share.numba_type, *share.signature().args[:-1]))
     found = _drivers[key] = (share, driver)
     return found
 
 
-def pointer(kernel, argtypes):
-    """``kernel`` compiled for the Numba types ``argtypes`` (or loaded from
-    the disk cache), as a first-class function another kernel can take as
-    an argument: so of the functions a kernel may call, a call compiles the
-    one it needs."""
-    key = (kernel, argtypes)
+def pointer(kernel, argtypes, *values):
+    """``kernel`` compiled for the Numba types ``argtypes(*values)`` (or
+    loaded from the disk cache), as a first-class function another kernel
+    can take as an argument: so of the functions a kernel may call, a call
+    compiles the one it needs. ``argtypes`` runs once per kind of
+    ``values`` (making Numba types costs ~10 us each)."""
+    key = (kernel, _key(values))
     found = _pointers.get(key)
     if found is None:
-        kernel.compile(argtypes)
-        found = _pointers[key] = _Pointer(kernel, kernel.overloads[argtypes].signature)
+        signature = argtypes(*values)
+        kernel.compile(signature)
+        found = _pointers[key] = _Pointer(kernel, kernel.overloads[signature].signature)
     return found
 
 
@@ -157,14 +164,18 @@ def _source(arity):
 def launch(kernel, work, *args):
     """Run ``kernel`` (from :func:`build`) on ``args``: whole on this thread
     below ``SERIAL_WORK`` operations, with one Numba thread, or where the
-    pool is lost to a fork; else one share per thread of Numba's pool."""
+    pool is lost to a fork; else in shares on Numba's pool."""
     threads = 1 if work < SERIAL_WORK or _pool_lost else numba.get_num_threads()  # tested first: ~1 us
     if threads == 1:
         kernel(*args, 0, 1)
         return
     share, driver = _driver(kernel, args)
     with _launch_lock if _threading_layer() in (None, "workqueue") else contextlib.nullcontext():
-        driver(share, *args, threads)
+        chunk = numba.set_parallel_chunksize(1)  # this thread's setting (in the driver, Numba would not cache it)
+        try:
+            driver(share, *args, threads * SHARES_PER_THREAD)
+        finally:
+            numba.set_parallel_chunksize(chunk)
 
 
 def _threading_layer():

@@ -64,6 +64,27 @@ def test_every_task_runs(shape, threads):
     np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
 
 
+def test_shares_are_handed_out_one_at_a_time_and_the_chunk_size_restored(threads, monkeypatch):
+    """More shares than threads, at chunk size 1 during the launch; the
+    caller's own ``numba.set_parallel_chunksize`` setting is kept."""
+    if threads == 1:
+        pytest.skip("one thread runs the kernel whole")
+    seen, find = [], _parallel._driver
+
+    def spied(kernel, args):
+        share, driver = find(kernel, args)
+        return share, lambda *a: seen.append((a[-1], numba.get_parallel_chunksize())) or driver(*a)
+
+    monkeypatch.setattr(_parallel, "_driver", spied)
+    previous = numba.set_parallel_chunksize(5)
+    try:
+        src = np.arange(3 * 40 * 70, dtype=np.uint32).reshape(3, 40, 70)
+        np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
+        assert seen == [(threads * _parallel.SHARES_PER_THREAD, 1)]
+        assert numba.get_parallel_chunksize() == 5
+    finally:
+        numba.set_parallel_chunksize(previous)
+
 def test_a_share_is_typed_once(monkeypatch):
     """Numba types a share from the type it keeps (its own typing of a
     function-pointer object builds the type from ``signature()`` on every
@@ -141,15 +162,3 @@ print(json.dumps(compiled))
     assert "_blas_tasks" in compiled and "_gather_co" in compiled
     assert "_gather_pix" not in compiled
 
-
-def test_the_phase_function_is_not_linked_into_the_tiled_kernel(tmp_path):
-    """_tiled_tasks calls _tiled_phase through a function pointer: its code is
-    compiled once, not a second time inside the kernel's."""
-    linked = _run("""
-from numba_convt.backends.cpu import _tiled
-x, f = np.ones((1, 16, 16, 16), np.float32), np.ones((3, 3, 32, 16), np.float32)
-numba_convt.conv2d_transpose(x, f, [1, 32, 32, 32], 2, "SAME")
-phase = _tiled._PHASE.overloads[_tiled._PHASE.signatures[0]].fndesc.mangled_name
-print(json.dumps([phase in _tiled._TILED.inspect_llvm(sig) for sig in _tiled._TILED.signatures]))
-""", tmp_path)
-    assert linked == [False]

@@ -228,7 +228,7 @@ def _run_blas(plan, x, filters, out):
             launch(_SUBPIXEL, plan.work, x, wp, out, gemm, alpha, beta, images, band, th, tw, nchw, *plan.args)
         else:
             pixels_last = spec.out_c < 16
-            gather = pointer(_GATHER_PIX if pixels_last else _GATHER_CO, _gather_types(out))
+            gather = pointer(_GATHER_PIX if pixels_last else _GATHER_CO, _gather_types, out)
             launch(_BLAS, plan.work, x, filters, out, gather, gemm, alpha, beta, images, band, pixels_last, nchw,
                    *plan.args)
 

@@ -8,14 +8,13 @@ the row, its filters packed apart.
 
 import numba
 import numpy as np
-from numba.core import types
 
-from ..._parallel import FLAGS as _FLAGS, build, launch, pointer
+from ..._parallel import FLAGS as _FLAGS, build, launch
 from . import _tile
 from ._rows import _by_phase, _flush_row, _input_rows, _out_row, _padded_rows, _phase_taps, _task_count, _task_span
 
 
-def _tiled_tasks(x, wp, out, phase, tile, rows, band, pad_left, width, copy, nchw, sh, sw, dh, dw, pt, pl, part, parts):
+def _tiled_tasks(x, wp, out, tile, rows, band, pad_left, width, copy, nchw, sh, sw, dh, dw, pt, pl, part, parts):
     """Register-tiled direct kernel: :mod:`_tile` computes ``rows`` output
     pixels of one column phase (``ox = ox0 + sw*j``, consecutive ``j``) by a
     block of ``wp.shape[-1]`` output channels of one group, summing over the
@@ -48,12 +47,13 @@ def _tiled_tasks(x, wp, out, phase, tile, rows, band, pad_left, width, copy, nch
             for ox0 in range(min(sw, out_w)):
                 for oy in order:
                     orow = _out_row(out[n], oy, assembled[oy - o0], nchw)
-                    phase(tile, rows, xs, g * cig, wp[g, b], orow[ox0:, c0:(g + 1) * cog], found, offsets[0],
+                    _tiled_phase(tile, rows, xs, g * cig, wp[g, b], orow[ox0:, c0:(g + 1) * cog], found, offsets[0],
                                  offsets[1], oy - sh * i0, ox0, in_h - i0, pad_left, width, sh, sw, dh, dw, pt, pl)
         for oy in range(o0, o1):
             _flush_row(out[n], oy, assembled[oy - o0], nchw)
 
 
+@numba.njit(**_FLAGS)  # not inlined: the arrays stay referenced while the kernel has their addresses
 def _tiled_phase(tile, rows, xs, ci0, w, dest, found, xoff, woff, oy, ox0, in_h, pad_left, width, sh, sw, dh, dw,
                  pt, pl):
     """Columns ``ox0 + sw*j`` of an output row of :func:`_tiled_tasks`, for one
@@ -89,17 +89,6 @@ def _packed(filters, groups, block, dtype):
 
 
 _TILED = build(_tiled_tasks)
-# called through a function pointer (``phase``), so its code is compiled once, not again inside _tiled_tasks
-_PHASE = numba.njit(**_FLAGS)(_tiled_phase)
-
-
-def _phase_types(x, tile):
-    """The Numba types of :func:`_tiled_phase`'s arguments in :func:`_tiled_tasks`
-    (``xs``: the padded copy or a view of ``x``, whichever the task takes)."""
-    x_type, int64 = numba.typeof(x), types.int64
-    values, index = types.Array(x_type.dtype, 4, "C"), types.Array(int64, 1, "C")
-    return (numba.typeof(tile), int64, x_type.copy(ndim=3, layout="C" if x_type.layout == "C" else "A"), int64, values,
-            values.copy(ndim=2, layout="A"), index.copy(ndim=2), index, index, *[int64] * 11)
 
 
 def _run_tiled(plan, x, filters, out):
@@ -113,7 +102,6 @@ def _run_tiled(plan, x, filters, out):
         return False
     tile, rows, block = _tile.kernel(spec.compute_dtype)
     wp = _packed(filters, spec.groups, block, spec.compute_dtype)
-    phase = pointer(_PHASE, _phase_types(x, tile))
-    launch(_TILED, plan.work, x, wp, out, phase, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
+    launch(_TILED, plan.work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
            *plan.args)
     return True
