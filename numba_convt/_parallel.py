@@ -21,11 +21,13 @@ thread, handed out one at a time (chunk size 1), so a thread that another
 process keeps off its core leaves its shares to the others, and uneven
 tasks even out (2 cores, 8 workloads, medians of 3 alternating processes:
 quiet equal or 2-17% faster than one share per thread, with one core busy
-6 of 8 faster by 5-18%, dcgan_g2 5% slower). Why not ``prange`` in the kernel itself: Numba puts a parfor's
-body into four LLVM libraries (the gufunc, two wrappers, the caller), links
-each callee into its caller and optimizes and code-generates it again, so a
+6 of 8 faster by 5-18%, dcgan_g2 5% slower).
+
+Why not ``prange`` in the kernel itself: Numba puts a parfor's body into
+four LLVM libraries (the gufunc, two wrappers, the caller), links each
+callee into its caller and optimizes and code-generates it again, so a
 ``parallel=True`` build costs 3-4x the serial one (measured: the tiled
-kernel 3.8-4.1 s against 1.4 s; ``warmup()`` 33 -> 13 s without them).
+kernel 3.8-4.1 s against 1.4 s; ``warmup()`` 31 -> 13 s without them).
 The driver receives the kernel as a first-class function (:class:`_Pointer`,
 the address of the kernel's compiled C wrapper), so the kernel is not linked
 into it and its body is compiled once. The driver's code does not depend on
@@ -62,7 +64,7 @@ SHARES_PER_THREAD = 8  # a parallel launch's shares, taken by the threads one at
 _launch_lock = threading.Lock()
 _pool_lost = False  # forked after the OpenMP pool started: serial runs only
 _drivers = {}  # (kernel, _key(args)) -> (_Pointer, driver) for a launch
-_pointers = {}  # (kernel, argument types) -> its _Pointer
+_pointers = {}  # (kernel, _key(values)) -> its _Pointer, see pointer()
 _sources = {}  # arity -> the driver's dispatcher, one overload per signature
 _drivers_lock = threading.Lock()
 
