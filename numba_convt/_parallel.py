@@ -101,10 +101,10 @@ class _Pointer(types.WrapperAddressProtocol):
 
 
 @typeof_impl.register(_Pointer)
-def _typeof_share(share, context):
+def _typeof_pointer(value, context):
     """Its type, made once: Numba's own typing of a function-pointer object
     makes a new ``FunctionType`` on every call (~10 us)."""
-    return share.numba_type
+    return value.numba_type
 
 
 def _key(args):
