@@ -15,25 +15,30 @@ parts=1``) on the caller's thread when:
   ``tbb`` and ``workqueue`` pools start afresh in a child, so there children
   keep their threads.
 
-Otherwise a small ``parallel=True`` driver, ``for part in prange(parts):
-kernel(*args, part, parts)``, runs the shares on Numba's pool: 8 per
-thread, handed out one at a time (chunk size 1), so a thread that another
-process keeps off its core leaves its shares to the others, and uneven
-tasks even out (2 cores, 8 workloads, medians of 3 alternating processes:
-quiet equal or 2-17% faster than one share per thread, with one core busy
-6 of 8 faster by 5-18%, dcgan_g2 5% slower).
+Otherwise :func:`_drive` hands the shares to Numba's thread pool, ``kernel(*args,
+part, parts)`` for each ``part``: 4 per thread, taken by the threads as
+they come free (TBB, Numba's default layer here, steals them; OpenMP and
+``workqueue`` split them evenly), so a thread that another process keeps
+off its core leaves its shares to the others, and uneven tasks even out.
+Measured (2 cores, 6-8 workloads, medians of 4 alternating processes, 1,
+2, 4 or 8 shares per thread): with one core busy, one share per thread
+was the slowest on 5 of 6 (fcn_up8 5.6 ms against 4.6 with 4, unet_up2
+3.6 against 3.1); quiet, the counts differed by less than the noise
+between runs (each best somewhere), but 8 ran 5-12% behind 1 in one run.
 
-Why not ``prange`` in the kernel itself: Numba puts a parfor's body into
-four LLVM libraries (the gufunc, two wrappers, the caller), links each
-callee into its caller and optimizes and code-generates it again, so a
-``parallel=True`` build costs 3-4x the serial one (measured: the tiled
-kernel 3.8-4.1 s against 1.4 s; ``warmup()`` 31 -> 13 s without them).
-The driver receives the kernel as a first-class function (:class:`_Pointer`,
-the address of the kernel's compiled C wrapper), so the kernel is not linked
-into it and its body is compiled once. The driver's code does not depend on
-the kernel, only on the argument types: one driver per arity, compiled per
-signature and cached on disk like the kernels. The BLAS kernel takes the
-one of its two gathers a call needs the same way (:func:`pointer`), so a
+Why not ``prange``: Numba puts a parfor's body into four LLVM libraries (the
+gufunc, two wrappers, the caller), links each callee into its caller and
+optimizes and code-generates it again, so a ``parallel=True`` build costs
+3-4x the serial one (measured: the tiled kernel 3.8-4.1 s against 1.4 s),
+and even a parfor that only calls a kernel through a pointer costs
+~0.5 s. :func:`_drive` is a serial build that calls the threading layer's
+``parallel_for`` itself (the function a parfor's code calls, with the
+gufunc convention it expects: :func:`_run_shares`), ~0.08 s to compile.
+It receives the kernel as the address of its compiled C wrapper, so the
+kernel is not linked into it and its body is compiled once; its code
+depends only on the argument types, and it is compiled per signature and
+cached on disk like the kernels. The BLAS kernel takes the one of its two
+gathers a call needs as a first-class function (:func:`pointer`), so a
 call compiles only that one. (Numba's unboxing of such an argument costs
 ~5-10 us a call, which is why small helpers are called directly.)
 
@@ -50,8 +55,9 @@ import types as pytypes
 
 import numba
 import numpy as np
-from numba.core import types
-from numba.extending import typeof_impl
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, typeof_impl
 
 # The JIT options, in one place. ``fastmath`` is limited to "contract" (fused
 # multiply-add) and "reassoc" (lets LLVM vectorize dot products): both change
@@ -59,14 +65,12 @@ from numba.extending import typeof_impl
 # count), and keep NaN/inf semantics.
 FLAGS = dict(cache=True, nogil=True, fastmath={"contract", "reassoc"}, error_model="numpy", boundscheck=False)
 SERIAL_WORK = 1 << 17  # operations below which thread start-up costs more than it buys
-SHARES_PER_THREAD = 8  # a parallel launch's shares, taken by the threads one at a time
+SHARES_PER_THREAD = 4  # a parallel launch's shares, taken by the threads as they come free
 
 _launch_lock = threading.Lock()
 _pool_lost = False  # forked after the OpenMP pool started: serial runs only
-_drivers = {}  # (kernel, _key(args)) -> (_Pointer, driver) for a launch
 _pointers = {}  # (kernel, _key(values)) -> its _Pointer, see pointer()
-_sources = {}  # arity -> the driver's dispatcher, one overload per signature
-_drivers_lock = threading.Lock()
+_I64, _BYTES = ir.IntType(64), ir.IntType(8).as_pointer()
 
 
 def build(function, name=None, **constants):
@@ -91,10 +95,10 @@ class _Pointer(types.WrapperAddressProtocol):
     def __init__(self, kernel, signature):
         self._signature, self.numba_type = signature, types.FunctionType(signature)
         compiled = kernel.overloads[signature.args]
-        self._address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_cfunc_wrapper_name)
+        self.address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_cfunc_wrapper_name)
 
     def __wrapper_address__(self):
-        return self._address
+        return self.address
 
     def signature(self):
         return self._signature
@@ -115,27 +119,6 @@ def _key(args):
                  if isinstance(a, np.ndarray) else a.numba_type if isinstance(a, _Pointer) else type(a) for a in args)
 
 
-def _driver(kernel, args):
-    """``(share, driver)`` for ``kernel`` on ``args``: the kernel as a
-    function pointer, and the driver compiled for its signature (or loaded
-    from Numba's disk cache) on first use."""
-    key = (kernel, _key(args))
-    found = _drivers.get(key)
-    if found is None:
-        with _drivers_lock:
-            found = _drivers.get(key) or _compile_driver(kernel, key, args)
-    return found
-
-
-def _compile_driver(kernel, key, args):
-    """:func:`_driver` on a miss, under ``_drivers_lock``."""
-    share = pointer(kernel, lambda *values: (*map(numba.typeof, values), types.int64, types.int64), *args)
-    driver = _sources.get(len(args)) or _source(len(args))
-    driver.compile((share.numba_type, *share.signature().args[:-1]))
-    found = _drivers[key] = (share, driver)
-    return found
-
-
 def pointer(kernel, argtypes, *values):
     """``kernel`` compiled for the Numba types ``argtypes(*values)`` (or
     loaded from the disk cache), as a first-class function another kernel
@@ -151,16 +134,62 @@ def pointer(kernel, argtypes, *values):
     return found
 
 
-def _source(arity):
-    """The driver of kernels with ``arity`` arguments (before ``part,
-    parts``). Written in this file's name and module, so that Numba caches
-    its builds on disk."""
-    names = ", ".join(f"a{i}" for i in range(arity))
-    body = f"    for part in numba.prange(parts):\n        kernel({names}, np.int64(part), parts)\n"
-    namespace = {"numba": numba, "np": np, "__name__": __name__}
-    exec(compile(f"def _drive{arity}(kernel, {names}, parts):\n{body}", __file__, "exec"), namespace)
-    driver = _sources[arity] = numba.njit(parallel=True, **FLAGS)(namespace[f"_drive{arity}"])
-    return driver
+def _share_types(*args):
+    """A kernel's Numba argument types for ``args``: theirs, then ``part, parts``."""
+    return (*map(numba.typeof, args), types.int64, types.int64)
+
+
+@intrinsic
+def _run_shares(typingctx, address, args, parts, threads):
+    """Call the kernel at ``address`` (a C wrapper from :class:`_Pointer`) as
+    ``kernel(*args, part, parts)`` for every ``part < parts``, on ``threads``
+    of Numba's pool: the threading layer's ``parallel_for(function, arrays,
+    dims, steps, data, ...)`` runs ``function`` on ranges of ``dims[0]``
+    items, each called with ``arrays[0]`` advanced by ``steps[0]`` per item
+    and the range's length in ``dims[0]``; ``arrays[0]`` is 0 and ``steps[0]``
+    1, so it receives its first share as that pointer's value."""
+
+    def codegen(context, builder, signature, values):
+        kernel_type = ir.FunctionType(context.get_value_type(types.none),
+                                      [context.get_value_type(t) for t in signature.args[1]] + [_I64, _I64])
+        closure = cgutils.alloca_once(builder, ir.LiteralStructType([v.type for v in values[:3]]))
+        for i, value in enumerate(values[:3]):
+            builder.store(value, cgutils.gep_inbounds(builder, closure, 0, i))
+        shares = _shares_function(builder.module, closure.type, kernel_type)
+        first, step, count = (cgutils.alloca_once_value(builder, v) for v in (_BYTES(None), _I64(1), values[2]))
+        parallel_for = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+            ir.VoidType(), [_BYTES] * 5 + [_I64] * 3), "numba_parallel_for")
+        builder.call(parallel_for, [builder.bitcast(v, _BYTES) for v in (shares, first, count, step, closure)]
+                     + [_I64(0), _I64(1), values[3]])
+        return context.get_dummy_value()
+
+    return types.none(address, args, parts, threads), codegen
+
+
+def _shares_function(module, closure_type, kernel_type):
+    """The function ``parallel_for`` calls, in gufunc form ``(arrays, dims,
+    steps, data)``: ``data`` points at ``(address, args, parts)``."""
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [_BYTES.as_pointer(), _I64.as_pointer(),
+                                                                    _I64.as_pointer(), _BYTES]),
+                           module.get_unique_name("numba_convt_shares"))
+    function.linkage = "internal"
+    builder = ir.IRBuilder(function.append_basic_block())
+    arrays, dims, _, data = function.args
+    closure = builder.bitcast(data, closure_type)
+    address, args, parts = (builder.load(cgutils.gep_inbounds(builder, closure, 0, i)) for i in range(3))
+    kernel = builder.inttoptr(address, kernel_type.as_pointer())
+    first = builder.ptrtoint(builder.load(arrays), _I64)
+    values = [builder.extract_value(args, i) for i in range(len(kernel_type.args) - 2)]
+    with cgutils.for_range(builder, builder.load(dims)) as loop:
+        builder.call(kernel, values + [builder.add(first, loop.index), parts])
+    builder.ret_void()
+    return function
+
+
+@numba.njit(**FLAGS)
+def _drive(address, parts, threads, *args):
+    """Run the kernel at ``address`` on ``args`` in ``parts`` shares on ``threads`` threads."""
+    _run_shares(address, args, parts, threads)
 
 
 def launch(kernel, work, *args):
@@ -171,13 +200,9 @@ def launch(kernel, work, *args):
     if threads == 1:
         kernel(*args, 0, 1)
         return
-    share, driver = _driver(kernel, args)
+    share = pointer(kernel, _share_types, *args)
     with _launch_lock if _threading_layer() in (None, "workqueue") else contextlib.nullcontext():
-        chunk = numba.set_parallel_chunksize(1)  # this thread's setting (in the driver, Numba would not cache it)
-        try:
-            driver(share, *args, threads * SHARES_PER_THREAD)
-        finally:
-            numba.set_parallel_chunksize(chunk)
+        _drive(share.address, threads * SHARES_PER_THREAD, threads, *args)
 
 
 def _threading_layer():
@@ -192,8 +217,8 @@ def _threading_layer():
 def _after_fork_in_child():
     """A parent thread may have held a lock at the fork; its pool is
     unusable here if it was OpenMP (Numba's pools start on first use)."""
-    global _launch_lock, _drivers_lock, _pool_lost
-    _launch_lock, _drivers_lock = threading.Lock(), threading.Lock()
+    global _launch_lock, _pool_lost
+    _launch_lock = threading.Lock()
     _pool_lost = _pool_lost or _threading_layer() == "omp"
 
 

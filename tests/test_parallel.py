@@ -1,7 +1,7 @@
 """``numba_convt._parallel``: one serial build per kernel, run in parallel by a
 driver that calls it through a function pointer.
 
-- No kernel is a ``parallel=True`` build, and a driver's code does not
+- No kernel is a ``parallel=True`` build, and the driver's code does not
   contain the kernel it runs (so the kernel's body is compiled once).
 - A second process loads kernels and drivers from Numba's disk cache and
   compiles nothing.
@@ -64,33 +64,23 @@ def test_every_task_runs(shape, threads):
     np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
 
 
-def test_shares_are_handed_out_one_at_a_time_and_the_chunk_size_restored(threads, monkeypatch):
-    """More shares than threads, at chunk size 1 during the launch; the
-    caller's own ``numba.set_parallel_chunksize`` setting is kept."""
+def test_more_shares_than_threads(threads, monkeypatch):
+    """A parallel launch runs ``SHARES_PER_THREAD`` shares per thread on that many threads."""
     if threads == 1:
         pytest.skip("one thread runs the kernel whole")
-    seen, find = [], _parallel._driver
+    seen, drive = [], _parallel._drive
+    monkeypatch.setattr(_parallel, "_drive", lambda *a: seen.append(a[1:3]) or drive(*a))
+    src = np.arange(3 * 40 * 70, dtype=np.uint32).reshape(3, 40, 70)
+    np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
+    assert seen == [(threads * _parallel.SHARES_PER_THREAD, threads)]
 
-    def spied(kernel, args):
-        share, driver = find(kernel, args)
-        return share, lambda *a: seen.append((a[-1], numba.get_parallel_chunksize())) or driver(*a)
 
-    monkeypatch.setattr(_parallel, "_driver", spied)
-    previous = numba.set_parallel_chunksize(5)
-    try:
-        src = np.arange(3 * 40 * 70, dtype=np.uint32).reshape(3, 40, 70)
-        np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
-        assert seen == [(threads * _parallel.SHARES_PER_THREAD, 1)]
-        assert numba.get_parallel_chunksize() == 5
-    finally:
-        numba.set_parallel_chunksize(previous)
-
-def test_a_share_is_typed_once(monkeypatch):
-    """Numba types a share from the type it keeps (its own typing of a
+def test_a_pointer_is_typed_once(monkeypatch):
+    """Numba types a kernel's pointer from the type it keeps (its own typing of a
     function-pointer object builds the type from ``signature()`` on every
-    launch, ~10 us); the type is the kernel's."""
+    call, ~10 us); the type is the kernel's."""
     src = np.zeros((1, 4, 4), np.uint32)
-    share, _ = _parallel._driver(_layout._SWAP_LAST_AXES, (src, src))
+    share = _parallel.pointer(_layout._SWAP_LAST_AXES, _parallel._share_types, src, src)
     assert share.numba_type == numba.types.FunctionType(share.signature())
     monkeypatch.setattr(share, "signature", lambda: pytest.fail("typed from its signature again"))
     assert numba.typeof(share) is share.numba_type
@@ -130,21 +120,19 @@ def _run(script, cache, **env):
 LAYOUT = """
 x = np.arange(2 * 16 * 64 * 128, dtype=np.float32).reshape(2, 16, 64, 128)  # NCHW -> NHWC: the layout kernel
 numba_convt._layout.change_layout(x, True, x.dtype)
-drivers = sorted({driver.py_func.__name__ for _, driver in _parallel._drivers.values()})
-linked = []  # kernels whose code is in their driver's (the driver's IR can be read where it was compiled)
-for (kernel, _), (share, driver) in _parallel._drivers.items():
-    name = kernel.overloads[share.signature().args].fndesc.mangled_name
-    if compiled and any(name in driver.inspect_llvm(sig) for sig in driver.signatures):
-        linked.append(kernel.py_func.__name__)
-print(json.dumps({"compiled": compiled, "drivers": drivers, "linked": linked}))
+kernel, drive = numba_convt._layout._SWAP_LAST_AXES, _parallel._drive
+names = [kernel.overloads[sig].fndesc.mangled_name for sig in kernel.signatures]
+# the driver's IR can be read where it was compiled: does it hold the kernel's code?
+linked = bool(compiled) and any(name in drive.inspect_llvm(sig) for name in names for sig in drive.signatures)
+print(json.dumps({"compiled": compiled, "drivers": len(drive.signatures), "linked": linked}))
 """
 
 
 def test_second_process_loads_kernels_and_drivers_from_disk(tmp_path):
     first, second = (_run(LAYOUT, tmp_path, NUMBA_NUM_THREADS="2") for _ in range(2))
-    assert first["drivers"] == second["drivers"] == ["_drive2"]
-    assert {"_swap_last_axes", "_drive2"} <= set(first["compiled"]), "the first process should compile both"
-    assert first["linked"] == [], "a driver holds the kernel's code: its body is compiled twice"
+    assert first["drivers"] == second["drivers"] == 1
+    assert {"_swap_last_axes", "_drive"} <= set(first["compiled"]), "the first process should compile both"
+    assert not first["linked"], "the driver holds the kernel's code: its body is compiled twice"
     assert second["compiled"] == []
 
 
