@@ -52,7 +52,7 @@ def warmup(dtypes=None, backends=None):
     """Compile ahead of time the kernels that later calls would compile.
 
     Numba compiles each kernel on its first call for a dtype: for the
-    ``"cpu"`` backend, seconds per dtype with an empty cache (13 s for
+    ``"cpu"`` backend, seconds per dtype with an empty cache (11-12 s for
     float32 measured on a 2-core machine), a fraction of a second to load it from
     Numba's on-disk cache in a new process. ``warmup`` pays that cost now,
     e.g. at a server's start-up, by running every code path of the chosen
