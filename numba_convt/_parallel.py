@@ -15,7 +15,7 @@ parts=1``) on the caller's thread when:
   ``tbb`` and ``workqueue`` pools start afresh in a child, so there children
   keep their threads.
 
-Otherwise :func:`_drive` hands the shares to Numba's thread pool, ``kernel(*args,
+Otherwise a driver (:func:`_driver`) hands the shares to Numba's thread pool, ``kernel(*args,
 part, parts)`` for each ``part``: 4 per thread, taken by the threads as
 they come free (TBB, Numba's default layer here, steals them; OpenMP and
 ``workqueue`` split them evenly), so a thread that another process keeps
@@ -31,7 +31,7 @@ gufunc, two wrappers, the caller), links each callee into its caller and
 optimizes and code-generates it again, so a ``parallel=True`` build costs
 3-4x the serial one (measured: the tiled kernel 3.8-4.1 s against 1.4 s),
 and even a parfor that only calls a kernel through a pointer costs
-~0.5 s. :func:`_drive` is a serial build that calls the threading layer's
+~0.5 s. The driver is a serial build that calls the threading layer's
 ``parallel_for`` itself (the function a parfor's code calls, with the
 gufunc convention it expects: :func:`_run_shares`), ~0.08 s to compile.
 It receives the kernel as the address of its compiled C wrapper, so the
@@ -70,6 +70,7 @@ SHARES_PER_THREAD = 4  # a parallel launch's shares, taken by the threads as the
 _launch_lock = threading.Lock()
 _pool_lost = False  # forked after the OpenMP pool started: serial runs only
 _pointers = {}  # (kernel, _key(values)) -> its _Pointer, see pointer()
+_drivers = {}  # arity -> its driver, see _driver()
 _I64, _BYTES = ir.IntType(64), ir.IntType(8).as_pointer()
 
 
@@ -186,10 +187,22 @@ def _shares_function(module, closure_type, kernel_type):
     return function
 
 
-@numba.njit(**FLAGS)
-def _drive(address, parts, threads, *args):
-    """Run the kernel at ``address`` on ``args`` in ``parts`` shares on ``threads`` threads."""
-    _run_shares(address, args, parts, threads)
+def _driver(arity):
+    """The driver of kernels of ``arity`` arguments (before ``part, parts``),
+    ``_drive<arity>(address, parts, threads, a0, ...)``: runs the kernel at
+    ``address`` on ``a0, ...`` in ``parts`` shares on ``threads`` threads.
+    Written out per arity: Numba types a ``*args`` tuple in Python on every
+    call (+0.13 ms a launch with a ctypes function among the arguments,
+    measured). Compiled in this file's name and module, so that Numba caches
+    its builds on disk."""
+    found = _drivers.get(arity)
+    if found is None:
+        names = ", ".join(f"a{i}" for i in range(arity))
+        source = f"def _drive{arity}(address, parts, threads, {names}):\n    run(address, ({names},), parts, threads)\n"
+        namespace = {"run": _run_shares, "__name__": __name__}
+        exec(compile(source, __file__, "exec"), namespace)
+        found = _drivers.setdefault(arity, numba.njit(**FLAGS)(namespace[f"_drive{arity}"]))
+    return found
 
 
 def launch(kernel, work, *args):
@@ -202,7 +215,7 @@ def launch(kernel, work, *args):
         return
     share = pointer(kernel, _share_types, *args)
     with _launch_lock if _threading_layer() in (None, "workqueue") else contextlib.nullcontext():
-        _drive(share.address, threads * SHARES_PER_THREAD, threads, *args)
+        _driver(len(args))(share.address, threads * SHARES_PER_THREAD, threads, *args)
 
 
 def _threading_layer():

@@ -68,8 +68,8 @@ def test_more_shares_than_threads(threads, monkeypatch):
     """A parallel launch runs ``SHARES_PER_THREAD`` shares per thread on that many threads."""
     if threads == 1:
         pytest.skip("one thread runs the kernel whole")
-    seen, drive = [], _parallel._drive
-    monkeypatch.setattr(_parallel, "_drive", lambda *a: seen.append(a[1:3]) or drive(*a))
+    seen, driver = [], _parallel._driver
+    monkeypatch.setattr(_parallel, "_driver", lambda arity: lambda *a: seen.append(a[1:3]) or driver(arity)(*a))
     src = np.arange(3 * 40 * 70, dtype=np.uint32).reshape(3, 40, 70)
     np.testing.assert_array_equal(_swap(src), src.transpose(0, 2, 1))
     assert seen == [(threads * _parallel.SHARES_PER_THREAD, threads)]
@@ -120,7 +120,7 @@ def _run(script, cache, **env):
 LAYOUT = """
 x = np.arange(2 * 16 * 64 * 128, dtype=np.float32).reshape(2, 16, 64, 128)  # NCHW -> NHWC: the layout kernel
 numba_convt._layout.change_layout(x, True, x.dtype)
-kernel, drive = numba_convt._layout._SWAP_LAST_AXES, _parallel._drive
+kernel, drive = numba_convt._layout._SWAP_LAST_AXES, _parallel._driver(2)
 names = [kernel.overloads[sig].fndesc.mangled_name for sig in kernel.signatures]
 # the driver's IR can be read where it was compiled: does it hold the kernel's code?
 linked = bool(compiled) and any(name in drive.inspect_llvm(sig) for name in names for sig in drive.signatures)
@@ -131,7 +131,7 @@ print(json.dumps({"compiled": compiled, "drivers": len(drive.signatures), "linke
 def test_second_process_loads_kernels_and_drivers_from_disk(tmp_path):
     first, second = (_run(LAYOUT, tmp_path, NUMBA_NUM_THREADS="2") for _ in range(2))
     assert first["drivers"] == second["drivers"] == 1
-    assert {"_swap_last_axes", "_drive"} <= set(first["compiled"]), "the first process should compile both"
+    assert {"_swap_last_axes", "_drive2"} <= set(first["compiled"]), "the first process should compile both"
     assert not first["linked"], "the driver holds the kernel's code: its body is compiled twice"
     assert second["compiled"] == []
 
