@@ -11,7 +11,8 @@ from .api import conv1d_transpose, conv2d_transpose, conv3d_transpose
 # Small calls, (input shape channels-last, filters shape, output_shape,
 # strides, padding, filter value, layout), whose sizes select each path of the "cpu"
 # backend (backends/cpu/, ``plan``): BLAS for float/complex with C_in >= 16
-# and >= 64 input pixels (else direct loops), in the sub-pixel form when the
+# and >= 64 input pixels (fewer where its GEMM outweighs its call; else direct
+# loops), in the sub-pixel form when the
 # kernel is a multiple > 1 of the stride with few edge blocks; but for float
 # with C_out >= 16 and 16 or more pixels per row phase the register-tiled
 # kernel, unless a filter value is not finite, and for NHWC float with

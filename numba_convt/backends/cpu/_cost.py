@@ -30,12 +30,35 @@ def _use_blas(spec):
     """Cost model: BLAS pays when a ``C_in``-deep product per value of ``Y``
     beats the extra pass over ``Y`` (``KH*KW*C_out`` values per input pixel),
     and a task's scratch stays within ``_MAX_TASK_BYTES`` (the direct loops
-    need none: very wide rows with large kernels go there)."""
-    return (
-        _blas.gemm(spec.compute_dtype) is not None
-        and spec.groups == 1 and spec.in_c >= 16 and spec.batch * spec.in_h * spec.in_w >= 64
-        and _split(spec)[3] <= _MAX_TASK_BYTES
-    )
+    need none: very wide rows with large kernels go there). Below 64 input
+    pixels a task's GEMM has too few rows to run near its peak: there BLAS
+    must cost less than the best of the other kernels (:func:`_gemm_cost`)."""
+    if not (_blas.gemm(spec.compute_dtype) is not None and spec.groups == 1 and spec.in_c >= 16
+            and _split(spec)[3] <= _MAX_TASK_BYTES):
+        return False
+    return spec.batch * spec.in_h * spec.in_w >= 64 or _gemm_cost(spec) < min(_few_channel_costs(spec).values())
+
+
+# OpenBLAS's GEMM, one thread, on this project's machine (K = 16-512, N = 256-3200): ~100
+# GFLOP/s with many rows, about M / (M + 24) of that with M rows (M = 2: 5, 4: 10-13, 16: 39,
+# 32: 56, 64: 72, 256: 94), against the tile's 165-185: a multiply-add in a GEMM of M rows
+# costs 1.7 * (M + 24) / M of the tile's; a one-row GEMM runs as a GEMV, 17-27 GFLOP/s: 8.
+# The gather loads and adds each value of Y once: 2. A BLAS call costs ~20 us on a layer of
+# next to no work (16-24 us on 1-60 pixels, 2 cores; the direct loops' few us are within
+# their estimate's error): at the tile's ~5.5e9 vector multiply-adds a second, 110000.
+_GEMM_COST, _GEMM_HALF_ROWS, _GEMV_COST, _GATHER_COST, _BLAS_CALL_COST = 1.7, 24, 8, 2, 110_000
+
+
+def _gemm_cost(spec):
+    """BLAS's cost, in the vector multiply-adds of :func:`_few_channel_path`:
+    its fixed cost, ``Y``'s ``C_in``-deep products at the GEMM's rate for a
+    task's rows (the rows its ``Y`` holds), and the gather's pass over ``Y``."""
+    lanes = _counts(spec)[0]
+    y_row = spec.k_h * spec.k_w * spec.out_c
+    rows = max(1, min(spec.batch * spec.in_h * spec.in_w, _split(spec)[3] // (y_row * spec.compute_dtype.itemsize)))
+    rate = _GEMV_COST if rows == 1 else _GEMM_COST * (rows + _GEMM_HALF_ROWS) / rows
+    y = spec.batch * spec.in_h * spec.in_w * y_row / lanes
+    return _BLAS_CALL_COST + y * (spec.in_c * rate + _GATHER_COST)
 
 
 def _split(spec):
@@ -188,6 +211,12 @@ def _few_channel_path(spec):
     over pixels, which took them before, and than the dot kernel). Groups of
     8 -> 8 channels run 3-5x faster on the dot kernel than on the loops,
     of 32 -> 32 2.7x on the tile."""
+    costs = _few_channel_costs(spec)
+    return min(costs, key=costs.get)
+
+
+def _few_channel_costs(spec):
+    """The costs :func:`_few_channel_path` compares, by path."""
     lanes, pixels, taps = _counts(spec)
     cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
     costs = {"direct": min(_direct_costs(spec))}
@@ -196,14 +225,15 @@ def _few_channel_path(spec):
         costs["tiled"] = pixels * taps * spec.in_c * -(-cog // block) * block / lanes
     if _dot_fits(spec):
         costs["dot"] = pixels * spec.out_c * (taps * -(-cig // lanes) + 1)
-    return min(costs, key=costs.get)
+    return costs
 
 
 def _counts(spec):
     """(lanes of a float vector, 1 for other dtypes; output pixels; the filter
-    taps an output pixel meets on average)."""
+    taps an output pixel meets on average: fewer than one where the kernel is
+    smaller than the stride, whose other pixels are only zeroed)."""
     lanes = _tile.lanes(spec.compute_dtype) if spec.compute_dtype.kind == "f" else 1
-    taps = max(1.0, spec.k_h * spec.k_w / (spec.stride_h * spec.stride_w))
+    taps = spec.k_h * spec.k_w / (spec.stride_h * spec.stride_w)
     return lanes, spec.batch * spec.out_h * spec.out_w, taps
 
 
