@@ -31,10 +31,12 @@ def _sums(shape, rows, cols, taps, depth, left, right):
     return expected
 
 
+@pytest.mark.parametrize("vectors", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shrink", [(0, 0), (5, 0), (0, 3), (7, 9)])
-def test_kernel_sums_taps_and_stores_only_its_rows_and_columns(dtype, shrink):
-    tile, rows, width = _tile.kernel(dtype)
+def test_kernel_sums_taps_and_stores_only_its_rows_and_columns(dtype, shrink, vectors):
+    tile, rows, width = _tile.kernel(dtype, vectors)
+    assert width == vectors * _tile.lanes(dtype)
     rng = np.random.default_rng(0)
     taps, depth, x_step, ldc = 3, 5, 7, width + 3
     x, w = rng.standard_normal(600).astype(dtype), rng.standard_normal(3 * depth * width + 50).astype(dtype)
@@ -54,6 +56,13 @@ def test_kernel_without_taps_stores_zeros():
     empty = np.zeros(1, np.float32)
     _call(tile, empty, np.zeros(1, np.int64), np.zeros(1, np.int64), 0, 3, 3, empty, c, width, rows, width)
     assert (c == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_tile_is_one_vector_wide_for_channels_that_fit_in_one(dtype):
+    lanes = _tile.lanes(dtype)
+    assert _tile.kernel_for(dtype, lanes) == _tile.kernel(dtype, 1)
+    assert _tile.kernel_for(dtype, lanes + 1) == _tile.kernel(dtype, 2)
 
 
 def test_kernel_is_only_for_float32_and_float64():

@@ -156,7 +156,7 @@ def _split_for(spec, path):
     if path == "blas":
         return _cost._split(spec)[:3]
     if path == "tiled":
-        return _cost._tiled_geometry(spec, _tile.kernel(spec.compute_dtype)[1])[:4]
+        return _cost._tiled_geometry(spec, _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)[1])[:4]
     if path == "dot":
         return (_cost._rows_per_task(spec),)
     return (_direct._form(spec),)

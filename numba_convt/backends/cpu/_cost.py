@@ -133,7 +133,7 @@ def _use_tiled(spec):
 def _tiled_fits(spec):
     """Whether the register tile can run the layer: a float dtype, at least
     two tiles of pixels per row phase, task scratch within ``_MAX_TASK_BYTES``."""
-    found = _tile.kernel(spec.compute_dtype)
+    found = _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)
     if found is None:
         return False
     rows = found[1]
@@ -221,7 +221,7 @@ def _few_channel_costs(spec):
     cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
     costs = {"direct": min(_direct_costs(spec))}
     if _tiled_fits(spec):
-        block = _tile.kernel(spec.compute_dtype)[2]
+        block = _tile.kernel_for(spec.compute_dtype, cog)[2]
         costs["tiled"] = pixels * taps * spec.in_c * -(-cog // block) * block / lanes
     if _dot_fits(spec):
         costs["dot"] = pixels * spec.out_c * (taps * -(-cig // lanes) + 1)

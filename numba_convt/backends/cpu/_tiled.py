@@ -100,7 +100,7 @@ def _run_tiled(plan, x, filters, out):
     # near the largest may: that layer then takes another path, as for inf)
     if not np.isfinite(filters.sum(dtype=np.float64)):
         return False
-    tile, rows, block = _tile.kernel(spec.compute_dtype)
+    tile, rows, block = _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)
     wp = _packed(filters, spec.groups, block, spec.compute_dtype)
     launch(_TILED, plan.work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
            *plan.args)
