@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 
+import numba
 import numpy as np
 import pytest
 from common import assert_close
 
 import numba_convt
+from numba_convt import _plan
 from numba_convt.backends import cpu
 from numba_convt.backends.cpu import _blas, _cost, _gemm
 
@@ -80,7 +82,7 @@ def test_each_path_matches_reference(name, split, layout, monkeypatch):
     assert _cost._is_subpixel(spec) == ("subpixel" in name)
     _, images, band, _ = _cost._split(spec)
     if name.startswith("blas"):
-        assert cpu.plan(spec).split == ("subpixel" in name, images, band)  # what the BLAS kernels get
+        assert cpu.plan(spec).split[:3] == ("subpixel" in name, images, band)  # what the BLAS kernels get
     assert images > 1 or split != "images" or spec.batch == 1
     rows = spec.out_h
     if "subpixel" in name:  # bands of block rows
@@ -216,14 +218,38 @@ def test_each_gemm_has_its_own_ctypes_class():
 def test_blas_path_runs_openblas_single_threaded(monkeypatch):
     seen = []
 
-    class Recording(_blas.single_threaded):
+    class Recording(_blas.threads):
         def __enter__(self):
             super().__enter__()
             seen.append(_openblas_threads())
 
-    monkeypatch.setattr(_blas, "single_threaded", Recording)
+    monkeypatch.setattr(_blas, "threads", Recording)
     numba_convt.conv2d_transpose(*_case("blas-pixels", "NCHW"), backend="cpu")  # NHWC: the dot kernel
     assert seen == [1]
+
+
+@needs_openblas
+@pytest.mark.parametrize("name", ["blas-pixels", "blas-subpixel"])
+def test_fewer_tasks_than_cores_run_each_gemm_on_every_thread(name, monkeypatch):
+    """Where the split gives fewer tasks than cores, the tasks run one after
+    another and OpenBLAS runs each GEMM on Numba's thread count; the result
+    is bitwise that of one GEMM per thread."""
+    args = _case(name, "NCHW")
+    apart = numba_convt.conv2d_transpose(*args, backend="cpu")
+    seen = []
+
+    class Recording(_blas.threads):
+        def __enter__(self):
+            super().__enter__()
+            seen.append(_openblas_threads())
+
+    monkeypatch.setattr(_blas, "threads", Recording)
+    monkeypatch.setattr(_cost, "_MIN_TASKS", 1 << 20)
+    _plan._cache.clear()  # the calls' plans, made before
+    assert cpu.plan(_spec(*args)).split[3]
+    alone = numba_convt.conv2d_transpose(*args, backend="cpu")
+    assert seen == [numba.get_num_threads()]
+    assert alone.tobytes() == apart.tobytes()
 
 
 @needs_openblas

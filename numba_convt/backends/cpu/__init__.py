@@ -67,7 +67,7 @@ class Plan:
     work : int
         About how many multiply-adds a call does: whether a kernel runs whole or in parallel shares.
     split : tuple
-        The path's split into tasks: ``(sub-pixel?, images, band)`` (BLAS),
+        The path's split into tasks: ``(sub-pixel?, images, band, GEMMs alone?)`` (BLAS),
         ``(band, pad_left, width, copy)`` (tiled), ``(band,)`` (dot) or the
         direct loops' ``(form,)``.
     fallback : Plan or None
@@ -154,7 +154,7 @@ def _plan(spec, path):
 def _split_for(spec, path):
     """:attr:`Plan.split` of ``path``."""
     if path == "blas":
-        return _cost._split(spec)[:3]
+        return (*_cost._split(spec)[:3], _cost._gemms_alone(spec))
     if path == "tiled":
         return _cost._tiled_geometry(spec, _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)[1])[:4]
     if path == "dot":

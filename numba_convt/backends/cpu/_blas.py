@@ -4,8 +4,10 @@ Numba's ``np.dot`` needs SciPy, and a GEMM called from Python (NumPy's
 ``matmul``) cannot run inside a ``prange``. NumPy's PyPI wheels ship OpenBLAS
 with CBLAS entry points, so the kernels take its ``gemm`` as a ctypes function
 and call it from every Numba thread, on that thread's own band of rows, while
-:func:`single_threaded` keeps OpenBLAS from adding threads of its own
-(oversubscribed, they cost 10-50x on 2 cores: measured). Without such a
+:class:`threads` keeps OpenBLAS from adding threads of its own
+(oversubscribed, they cost 10-50x on 2 cores: measured); a layer of fewer
+tasks than cores instead runs them one after another, each GEMM on every
+thread. Without such a
 library (NumPy from conda, or built against MKL), :func:`gemm` returns None
 and the backend uses its direct kernels.
 """
@@ -92,12 +94,18 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class single_threaded:
-    """Context: OpenBLAS runs each call on its caller's thread only.
+class threads:
+    """Context: OpenBLAS runs each call on ``count`` threads (1: its caller's
+    only; more: a GEMM that runs alone, see ``_gemm._run_blas``).
 
     OpenBLAS's thread count is process-wide, so concurrent users share one
-    count: the first sets 1 and the last restores what it found.
+    count: the first sets its own and the last restores what it found (a
+    concurrent user wanting another count gets the first's: the same results,
+    at another speed).
     """
+
+    def __init__(self, count):
+        self.count = count
 
     def __enter__(self):
         global _users, _saved
@@ -105,7 +113,7 @@ class single_threaded:
         with _lock:
             if _users == 0:
                 _saved = getattr(library, f"{prefix}openblas_get_num_threads{suffix}")()
-                _set_threads(1)
+                _set_threads(self.count)
             _users += 1
         return self
 

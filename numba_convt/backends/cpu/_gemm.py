@@ -210,9 +210,11 @@ _BLAS, _SUBPIXEL = build(_blas_tasks), build(_subpixel_tasks)
 
 def _run_blas(plan, x, filters, out):
     """``Y = x @ W`` band by band, ``W`` being ``[KH*KW*C_out, C_in]``: the
-    filters as given; ``plan.split`` is ``(sub-pixel form?, images, band)``.
-    ``x`` and ``out`` in ``spec.data_format``."""
-    spec, (subpixel, images, band) = plan.spec, plan.split
+    filters as given; ``plan.split`` is ``(sub-pixel form?, images, band,
+    GEMMs alone?)``: if alone, the tasks run one after another on this
+    thread and OpenBLAS runs each GEMM on Numba's thread count, else each
+    task's GEMM on its own thread. ``x`` and ``out`` in ``spec.data_format``."""
+    spec, (subpixel, images, band, alone) = plan.spec, plan.split
     gemm = _blas.gemm(spec.compute_dtype)
     if spec.compute_dtype.kind == "c":  # complex gemm takes alpha and beta by address
         one, zero = np.ones(1, spec.compute_dtype), np.zeros(1, spec.compute_dtype)
@@ -220,16 +222,17 @@ def _run_blas(plan, x, filters, out):
     else:
         alpha, beta = 1.0, 0.0
     nchw = spec.data_format == "NCHW"
-    with _blas.single_threaded():
+    work = 0 if alone else plan.work  # no work: launch runs the kernel whole on this thread
+    with _blas.threads(numba.get_num_threads() if alone else 1):
         if subpixel:
             th, tw = spec.k_h // spec.stride_h, spec.k_w // spec.stride_w
             wp = filters.reshape(th, spec.stride_h, tw, spec.stride_w, spec.out_c, spec.in_c)
             wp = np.ascontiguousarray(wp.transpose(1, 3, 4, 0, 2, 5))  # [r, rx, co, t, tx, ci]
-            launch(_SUBPIXEL, plan.work, x, wp, out, gemm, alpha, beta, images, band, th, tw, nchw, *plan.args)
+            launch(_SUBPIXEL, work, x, wp, out, gemm, alpha, beta, images, band, th, tw, nchw, *plan.args)
         else:
             pixels_last = spec.out_c < 16
             gather = pointer(_GATHER_PIX if pixels_last else _GATHER_CO, _gather_types, out)
-            launch(_BLAS, plan.work, x, filters, out, gather, gemm, alpha, beta, images, band, pixels_last, nchw,
+            launch(_BLAS, work, x, filters, out, gather, gemm, alpha, beta, images, band, pixels_last, nchw,
                    *plan.args)
 
 
