@@ -2,6 +2,7 @@
 
 import time
 
+import numba
 import numpy as np
 
 from ._normalize import as_dtype, is_supported, supported_dtypes
@@ -21,6 +22,7 @@ from .api import conv1d_transpose, conv2d_transpose, conv3d_transpose
 # parallel above. Each case sits well inside its
 # region; every backend runs them all (integers take the direct paths).
 _ALIGNED = [[0, 0], [2, 2], [2, 2], [0, 0]]  # kernel 4, stride 2: no edge blocks
+_CORES = numba.config.NUMBA_DEFAULT_NUM_THREADS  # BLAS in parallel takes a task per core (else GEMMs alone)
 _NAN = float("nan")
 _CASES = (
     ((1, 3, 3, 1), (3, 3, 1, 1), [6, 6], 2, "SAME", 0, "NHWC"),  # direct serial, inner loop over pixels
@@ -30,11 +32,11 @@ _CASES = (
     ((1, 8, 32, 64), (3, 3, 256, 64), [16, 64], 2, "SAME", 0, "NHWC"),  # tiled parallel, many output channels
     ((1, 8, 8, 16), (2, 2, 16, 16), [8, 8], 1, "SAME", _NAN, "NHWC"),  # BLAS serial, gather by channels
     ((1, 8, 8, 16), (2, 2, 8, 16), [8, 8], 1, "SAME", 0, "NCHW"),  # BLAS, C_out < 16: gather by pixels
-    ((1, 16, 16, 16), (3, 3, 16, 16), [32, 32], 2, "SAME", _NAN, "NHWC"),  # BLAS parallel
+    ((_CORES, 16, 16, 16), (3, 3, 16, 16), [32, 32], 2, "SAME", _NAN, "NHWC"),  # BLAS parallel
     ((1, 8, 8, 16), (2, 2, 1, 16), [8, 8], 1, "SAME", 0, "NHWC"),  # dot serial
     ((1, 32, 32, 16), (3, 3, 8, 16), [64, 64], 2, "SAME", 0, "NHWC"),  # dot parallel
     ((1, 8, 8, 16), (4, 4, 4, 16), [14, 14], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel serial
-    ((1, 16, 16, 16), (4, 4, 4, 16), [30, 30], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel parallel
+    ((_CORES, 16, 16, 16), (4, 4, 4, 16), [30, 30], 2, _ALIGNED, 0, "NCHW"),  # BLAS sub-pixel parallel
     ((1, 3, 3, 2), (3, 3, 2, 2), [6, 6], 2, "SAME", 0, "NCHW"),  # direct, NCHW: the layout copies
     # the direct loops' other inner loops, one build each: over output channels (floats: the tiled
     # kernel's fallback) and over input channels (floats: the dot kernel; complex: direct)
