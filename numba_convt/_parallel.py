@@ -15,11 +15,12 @@ parts=1``) on the caller's thread when:
   ``tbb`` and ``workqueue`` pools start afresh in a child, so there children
   keep their threads.
 
-Otherwise a driver (:func:`_driver`) hands the shares to Numba's thread pool, ``kernel(*args,
-part, parts)`` for each ``part``: 4 per thread, taken by the threads as
-they come free (TBB, Numba's default layer here, steals them; OpenMP and
-``workqueue`` split them evenly), so a thread that another process keeps
-off its core leaves its shares to the others, and uneven tasks even out.
+Otherwise a driver (:func:`_driver`) hands the shares to Numba's thread
+pool, ``kernel(*args, part, parts)`` for each ``part``: 4 per thread, taken
+by the threads as they come free (TBB, Numba's default layer here, steals
+them; OpenMP and ``workqueue`` split them evenly), so a thread that another
+process keeps off its core leaves its shares to the others, and uneven
+tasks even out.
 Measured (2 cores, 6-8 workloads, medians of 4 alternating processes, 1,
 2, 4 or 8 shares per thread): with one core busy, one share per thread
 was the slowest on 5 of 6 (fcn_up8 5.6 ms against 4.6 with 4, unet_up2
@@ -148,7 +149,9 @@ def _run_shares(typingctx, address, args, parts, threads):
     dims, steps, data, ...)`` runs ``function`` on ranges of ``dims[0]``
     items, each called with ``arrays[0]`` advanced by ``steps[0]`` per item
     and the range's length in ``dims[0]``; ``arrays[0]`` is 0 and ``steps[0]``
-    1, so it receives its first share as that pointer's value."""
+    1, so it receives its first share as that pointer's value. The symbol
+    ``numba_parallel_for`` exists once Numba has started its pool
+    (:func:`launch` asks ``numba.get_num_threads()`` first)."""
 
     def codegen(context, builder, signature, values):
         kernel_type = ir.FunctionType(context.get_value_type(types.none),
