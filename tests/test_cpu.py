@@ -214,8 +214,9 @@ def test_each_gemm_has_its_own_ctypes_class():
     assert len(classes) == 4
 
 
-@needs_openblas
-def test_blas_path_runs_openblas_single_threaded(monkeypatch):
+@pytest.fixture
+def blas_threads(monkeypatch):
+    """OpenBLAS's thread count inside each BLAS call's ``_blas.threads``, as the calls go."""
     seen = []
 
     class Recording(_blas.threads):
@@ -224,31 +225,28 @@ def test_blas_path_runs_openblas_single_threaded(monkeypatch):
             seen.append(_openblas_threads())
 
     monkeypatch.setattr(_blas, "threads", Recording)
+    return seen
+
+
+@needs_openblas
+def test_blas_path_runs_openblas_single_threaded(blas_threads):
     numba_convt.conv2d_transpose(*_case("blas-pixels", "NCHW"), backend="cpu")  # NHWC: the dot kernel
-    assert seen == [1]
+    assert blas_threads == [1]
 
 
 @needs_openblas
 @pytest.mark.parametrize("name", ["blas-pixels", "blas-subpixel"])
-def test_fewer_tasks_than_cores_run_each_gemm_on_every_thread(name, monkeypatch):
+def test_fewer_tasks_than_cores_run_each_gemm_on_every_thread(name, blas_threads, monkeypatch):
     """Where the split gives fewer tasks than cores, the tasks run one after
     another and OpenBLAS runs each GEMM on Numba's thread count; the result
     is bitwise that of one GEMM per thread."""
     args = _case(name, "NCHW")
     apart = numba_convt.conv2d_transpose(*args, backend="cpu")
-    seen = []
-
-    class Recording(_blas.threads):
-        def __enter__(self):
-            super().__enter__()
-            seen.append(_openblas_threads())
-
-    monkeypatch.setattr(_blas, "threads", Recording)
     monkeypatch.setattr(_cost, "_MIN_TASKS", 1 << 20)
     _plan._cache.clear()  # the calls' plans, made before
     assert cpu.plan(_spec(*args)).split[3]
     alone = numba_convt.conv2d_transpose(*args, backend="cpu")
-    assert seen == [numba.get_num_threads()]
+    assert blas_threads == [1, numba.get_num_threads()]
     assert alone.tobytes() == apart.tobytes()
 
 
