@@ -217,7 +217,8 @@ def launch(kernel, work, *args):
         kernel(*args, 0, 1)
         return
     share = pointer(kernel, _share_types, *args)
-    with _launch_lock if _threading_layer() in (None, "workqueue") else contextlib.nullcontext():
+    # (get_num_threads started the pool above, so the layer is known)
+    with _launch_lock if _threading_layer() == "workqueue" else contextlib.nullcontext():
         _driver(len(args))(share.address, threads * SHARES_PER_THREAD, threads, *args)
 
 

@@ -107,7 +107,7 @@ def test_few_pixels_take_blas_where_its_gemm_outweighs_its_fixed_cost(name):
     """The cost model's BLAS rule below 64 input pixels, on synthetic shapes:
     a 512-channel 4x4 decoder layer runs 2.7x faster on BLAS than on the
     direct loops (2 cores), a one-pixel input (a GEMV) 4-5x; a 16 -> 32
-    channel 1x1 layer on 24 pixels 2-3x slower (BLAS's ~15 us call)."""
+    channel 1x1 layer on 24 pixels 2-3x slower (BLAS's ~20 us call)."""
     (x_shape, f_shape, output_shape, stride), path = FEW_PIXELS[name]
     rng = np.random.default_rng(0)
     x, f = rng.standard_normal(x_shape).astype(np.float32), rng.standard_normal(f_shape).astype(np.float32)

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..._layout import change_layout
 from ..._normalize import Spec
-from . import _cost, _direct, _dot, _gemm, _nd, _tile, _tiled, _volume
+from . import _cost, _direct, _dot, _gemm, _nd, _tiled, _volume
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _split_for(spec, path):
     if path == "blas":
         return (*_cost._split(spec)[:3], _cost._gemms_alone(spec))
     if path == "tiled":
-        return _cost._tiled_geometry(spec, _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)[1])[:4]
+        return _cost._tiled_geometry(spec, _cost._tile_kernel(spec)[1])[:4]
     if path == "dot":
         return (_cost._rows_per_task(spec),)
     return (_direct._form(spec),)

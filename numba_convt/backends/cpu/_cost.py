@@ -72,7 +72,7 @@ def _gemms_alone(spec):
     cores (a small batch of small images): the tasks then run one after
     another, each GEMM on every thread (OpenBLAS splits its columns), not
     each task's GEMM on one thread with the others idle ([1, 8, 8, 512] ->
-    256 channels, k3: 2.9 -> 1.6 ms, 2 cores)."""
+    256 channels, k3: 2.14 -> 1.39 ms, 2 cores)."""
     subpixel, images, band, _ = _split(spec)
     rows = _block_rows(spec)[0] if subpixel else spec.out_h
     return -(-spec.batch // images) * -(-rows // band) < _MIN_TASKS
@@ -146,10 +146,16 @@ def _use_tiled(spec):
     return spec.out_c >= 16 and _tiled_fits(spec)
 
 
+def _tile_kernel(spec):
+    """The register tile for the layer's dtype and output channels per group
+    (:func:`._tile.kernel_for`): ``(tile, ROWS, WIDTH)``, or None."""
+    return _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)
+
+
 def _tiled_fits(spec):
     """Whether the register tile can run the layer: a float dtype, at least
     two tiles of pixels per row phase, task scratch within ``_MAX_TASK_BYTES``."""
-    found = _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)
+    found = _tile_kernel(spec)
     if found is None:
         return False
     rows = found[1]
@@ -237,7 +243,7 @@ def _few_channel_costs(spec):
     cig, cog = spec.in_c // spec.groups, spec.out_c // spec.groups
     costs = {"direct": min(_direct_costs(spec))}
     if _tiled_fits(spec):
-        block = _tile.kernel_for(spec.compute_dtype, cog)[2]
+        block = _tile_kernel(spec)[2]
         costs["tiled"] = pixels * taps * spec.in_c * -(-cog // block) * block / lanes
     if _dot_fits(spec):
         costs["dot"] = pixels * spec.out_c * (taps * -(-cig // lanes) + 1)

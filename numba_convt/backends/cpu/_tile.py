@@ -19,8 +19,9 @@ with one fused multiply-add per term, in that order (``t``, then ``k``):
 registers; ``WIDTH`` is one vector for layers of that many output
 channels per group or fewer, else two (:func:`kernel_for`: two would
 multiply zeros in half their lanes; one vector measured 1.5-2.4x faster on
-16-channel layers, 1.1-1.7x on 8-channel ones). It reads ``ROWS`` rows of ``x`` and ``WIDTH`` columns of ``w``
-whatever ``rows`` and ``cols`` are; it stores only ``rows`` by ``cols``.
+16-channel layers, 1.1-1.7x on 8-channel ones). It reads ``ROWS`` rows of
+``x`` and ``WIDTH`` columns of ``w`` whatever ``rows`` and ``cols`` are; it
+stores only ``rows`` by ``cols``.
 
 ``dot(a, a_off, b_off, taps, depth, a_step, b, b_step, c, ldc)`` is its
 transpose, for few output channels: for ``r < ROWS``, ``q < CHANNELS``::

@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from ..._parallel import FLAGS as _FLAGS, build, launch
-from . import _tile
+from . import _cost
 from ._rows import _by_phase, _flush_row, _input_rows, _out_row, _padded_rows, _phase_taps, _task_count, _task_span
 
 
@@ -100,7 +100,7 @@ def _run_tiled(plan, x, filters, out):
     # near the largest may: that layer then takes another path, as for inf)
     if not np.isfinite(filters.sum(dtype=np.float64)):
         return False
-    tile, rows, block = _tile.kernel_for(spec.compute_dtype, spec.out_c // spec.groups)
+    tile, rows, block = _cost._tile_kernel(spec)
     wp = _packed(filters, spec.groups, block, spec.compute_dtype)
     launch(_TILED, plan.work, x, wp, out, tile, rows, band, pad_left, width, copy, spec.data_format == "NCHW",
            *plan.args)
